@@ -49,6 +49,15 @@ class Auth:
     auth: SecretText | None = None
     identity_token: SecretText | None = None
 
+    def __repr__(self) -> str:
+        """Show references as written and hide literal values, which are credentials."""
+        shown = []
+        for auth_field in fields(self):
+            value = getattr(self, auth_field.name)
+            text = "'***'" if isinstance(value, str) else repr(value)
+            shown.append(f"{auth_field.name}={text}")
+        return f"Auth({', '.join(shown)})"
+
 
 @dataclass(frozen=True)
 class TLS:
