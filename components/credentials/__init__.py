@@ -1,6 +1,6 @@
 """Secret references in stack config, resolved from secret stores into Pulumi secrets.
 
-A secret field in stack config holds a literal string or ``{ref: "SCHEME:..."}``.
+A secret field in stack config contains a literal string or ``{ref: "SCHEME:..."}``.
 :class:`Resolver` parses references (``reference.py``), fetches each distinct
 one once through the source for its scheme (``pulumi_config.py``,
 ``environment.py``, ``files.py``, ``aws_secrets_manager.py``, ``aws_ssm.py``)

@@ -1,11 +1,12 @@
-"""What the AWS sources share: clients, error mapping and keeping values out of botocore logs.
+"""Shared parts of the AWS sources: clients, error mapping and a botocore log filter.
 
 Clients come from ``boto3.session.Session(profile_name=..., region_name=...)``,
 so without a region or profile in the reference boto3's usual settings apply
-(``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_PROFILE``, the shared config
-and credentials files). boto3 >= 1.28 (botocore >= 1.31) also reads the
-endpoint from ``AWS_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL_<SERVICE>``, which
-is how tests point these sources at moto.
+(``AWS_DEFAULT_REGION``, ``AWS_PROFILE``, the shared config and credentials
+files). botocore 1.43 reads the region from ``AWS_DEFAULT_REGION``, not
+``AWS_REGION``, and prefers it to the profile's ``region``. boto3 >= 1.28
+(botocore >= 1.31) also reads the endpoint from ``AWS_ENDPOINT_URL`` or
+``AWS_ENDPOINT_URL_<SERVICE>``, which is how tests point these sources at moto.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ UNREACHABLE_ERRORS: tuple[type[botocore.exceptions.BotoCoreError], ...] = (
 
 # botocore's response parser logs every response body at DEBUG
 # ("Response body:" in botocore/parsers.py, botocore 1.43), and a
-# GetSecretValue or GetParameter body holds the secret. The filter below hides
+# GetSecretValue or GetParameter body contains the secret. The filter below hides
 # those bodies while a secret fetch runs in the current thread or task.
 _SECRET_CALL_ACTIVE: ContextVar[bool] = ContextVar("secret_call_active", default=False)
 _BOTOCORE_PARSER_LOGGER = "botocore.parsers"
@@ -73,7 +74,7 @@ class ResponseBodyFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _SECRET_CALL_ACTIVE.get() and str(record.msg).startswith("Response body"):
-            record.msg = "Response body: (hidden, it holds a secret value)"
+            record.msg = "Response body: (hidden because it contains a secret value)"
             record.args = None
         return True
 
@@ -88,7 +89,7 @@ def install_response_body_filter() -> None:
 
 @contextlib.contextmanager
 def secret_call() -> Iterator[None]:
-    """Mark the AWS call made inside this block as one whose response holds a secret."""
+    """Mark the AWS call made inside this block as one whose response contains a secret."""
     token = _SECRET_CALL_ACTIVE.set(True)
     try:
         yield
@@ -183,8 +184,8 @@ def client_error_failure(error: botocore.exceptions.ClientError, resource: str) 
             f"the request is invalid for the {resource}'s current state ({detail})",
             "a secret scheduled for deletion cannot be read; restore it or change the reference",
         )
-    # moto 5.2 answers a request its IAM emulation denies with an XML body
-    # that botocore cannot read, so only the status 403 is left.
+    # moto 5.2 returns an XML body for a request its IAM emulation denies,
+    # which botocore cannot read for these JSON APIs, so only the status 403 is left.
     if status == 403:
         return FetchError(
             FailureKind.ACCESS_DENIED,
@@ -203,7 +204,7 @@ def botocore_error_failure(
         return FetchError(
             FailureKind.NO_REGION,
             f"no AWS region is set ({name})",
-            "add '&region=REGION' to the reference or set AWS_REGION",
+            "add '?region=REGION' to the reference or set AWS_DEFAULT_REGION",
         )
     if isinstance(error, botocore.exceptions.ProfileNotFound):
         return FetchError(

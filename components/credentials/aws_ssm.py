@@ -118,7 +118,7 @@ class ParameterStoreSource:
         return ParsedReference(target)
 
     def fetch(self, target: ParameterTarget) -> str:
-        """Return the decrypted value; a StringList is rejected because it holds a list."""
+        """Return the decrypted value; a StringList is rejected because it contains a list."""
         client = self._clients.get(target.region, target.profile)
         response: GetParameterResultTypeDef = call_aws(
             lambda: client.get_parameter(Name=target.selector, WithDecryption=True),
@@ -130,7 +130,7 @@ class ParameterStoreSource:
         if kind == "StringList":
             raise FetchError(
                 FailureKind.NOT_TEXT,
-                "the parameter is a StringList, which holds a comma-separated list",
+                "the parameter is a StringList, which contains a comma-separated list",
                 "store the secret in a SecureString parameter",
             )
         if kind == "String":

@@ -1,6 +1,6 @@
 """Failures of secret references, each named by config key and reference text.
 
-No message, attribute or ``repr`` here ever holds a secret value. Sources
+No message, attribute or ``repr`` here contains a secret value. Sources
 describe what went wrong in their own words (``FetchError``) and the resolver
 adds the config key and the reference text (``SecretError``), so every error a
 user sees says where the reference is written and what it points to.
@@ -16,7 +16,7 @@ from components.problems import ConfigError, Problem
 
 
 class FailureKind(Enum):
-    """Why a secret reference could not be resolved."""
+    """Cause of a failed secret reference."""
 
     MALFORMED_REFERENCE = "malformed reference"
     UNKNOWN_SCHEME = "unknown scheme"

@@ -66,7 +66,7 @@ class PulumiConfigSource:
         return f"PulumiConfigSource(project={self._project!r})"
 
     def parse(self, body: str) -> ParsedReference[ConfigTarget]:
-        """Parse ``KEY`` or ``NAMESPACE:KEY``; a config key holds at most one colon in Pulumi."""
+        """Parse ``KEY`` or ``NAMESPACE:KEY``; a Pulumi config key contains at most one colon."""
         parts = body.split(":")
         if len(parts) > 2:
             raise ReferenceSyntaxError(

@@ -19,7 +19,7 @@ from components.credentials.source import SecretSource
 class SecretReference:
     """A parsed reference: its text, scheme, what to fetch and an optional JSON key.
 
-    It holds where a value lives, never the value, so its ``repr`` is safe to
+    It contains where a value lives, never the value, so its ``repr`` is safe to
     print. Two references with the same scheme and target share one fetch.
     """
 

@@ -1,4 +1,4 @@
-"""The secret sources a resolver knows by default, keyed by scheme.
+"""The secret sources a resolver registers by default, keyed by scheme.
 
 A new store is one module with a :class:`SecretSource` class, plus one line in
 :func:`default_sources`.

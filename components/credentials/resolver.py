@@ -2,10 +2,10 @@
 
 The resolver fetches eagerly when the program runs, in preview as in update,
 so a missing or unreadable secret stops the run before any resource is
-registered. A value depends only on what the store returns for the reference:
-nothing else (time, order, run) goes into a resolved value, so outputs change
-exactly when a credential is rotated in its store or a pinned version changes
-in config.
+registered. A value depends only on what the store returns for the reference, and
+nothing else (time, order, run) goes into it. Outputs therefore change exactly
+when a credential is rotated in its store or a pinned version changes in
+config.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ class Resolver:
 
     Each distinct fetch (a scheme and target, such as one secret version in
     one region) runs at most once per resolver, and a failed fetch is not
-    retried, so one resolver per program run gives every use of a reference
-    the same value. Create a new resolver to read the stores again.
+    retried. One resolver per program run therefore gives every use of a
+    reference the same value. Create a new resolver to read the stores again.
     """
 
     def __init__(
@@ -73,7 +73,7 @@ class Resolver:
     ) -> None:
         """Set up the built-in sources, then ``sources``, which replace any of the same scheme.
 
-        ``project_root`` is the folder that holds ``Pulumi.yaml``; ``file:``
+        ``project_root`` is the folder that contains ``Pulumi.yaml``, and ``file:``
         paths are relative to it. ``project`` is the namespace of ``config:KEY``
         and defaults to the running Pulumi project's name.
         """
@@ -88,7 +88,7 @@ class Resolver:
 
     @property
     def schemes(self) -> tuple[str, ...]:
-        """The reference schemes this resolver knows, sorted."""
+        """Registered reference schemes, sorted."""
         return tuple(sorted(self._sources))
 
     @property

@@ -20,7 +20,7 @@ TargetT = TypeVar("TargetT", bound=Hashable)
 
 @dataclass(frozen=True)
 class ParsedReference(Generic[TargetT]):
-    """What a source made of a reference: the value to fetch and an optional JSON key in it.
+    """Result of parsing a reference: the value to fetch and an optional JSON key in it.
 
     ``target`` identifies one fetch: two references with equal targets are
     fetched once per resolver. ``json_key`` selects a key of the fetched JSON
