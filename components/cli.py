@@ -1,0 +1,282 @@
+"""Offline command line for registries.yaml: validate, render, explain, and pull-secret.
+
+Each finding is one line with the word ``error`` or ``warning``. Findings go
+to stdout for ``validate``, and to stderr where stdout carries a result
+(``render``, ``explain``). Diagnostics go through :mod:`logging` to stderr.
+No message contains a secret value.
+Exit status: 0 valid (warnings allowed), 1 invalid input, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from components.dockerconfig import dockerconfigjson, pull_secret_manifest
+from components.explain import explain, format_explanation
+from components.fingerprint import KEY_ENVIRONMENT_VARIABLE, cli_key
+from components.model import Registries
+from components.problems import ConfigError, Problem, Severity
+from components.render import render, render_masked
+from components.validate import check_registries, load_yaml
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+DEFAULT_SECRET_NAME = "registry-credentials"  # noqa: S105 - a Secret object name, not a password
+
+_LOG = logging.getLogger(__name__)
+
+
+class UsageError(Exception):
+    """A wrong argument or an unreadable input; the command exits with status 2."""
+
+
+@dataclass(frozen=True)
+class CheckedInput:
+    """One input after validation: its display name, the model, and every finding."""
+
+    name: str
+    registries: Registries
+    problems: tuple[Problem, ...]
+
+    @property
+    def is_valid(self) -> bool:
+        """Tell whether no finding is an error."""
+        return not any(problem.severity is Severity.ERROR for problem in self.problems)
+
+
+# -------------------------------------------------------------------- inputs
+#
+# validate and render take their registries from add_input_arguments and
+# check_inputs only. A --stack NAME option plugs in there: register it in
+# add_input_arguments, and let check_inputs turn the stack's config into
+# CheckedInput entries (with validate.parse_registries(..., allow_references=True)).
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
+    """Add the arguments that name the registries.yaml inputs of a command."""
+    parser.add_argument(
+        "files",
+        metavar="FILE",
+        nargs="+" if many else None,
+        help="registries.yaml file to read; '-' reads standard input",
+    )
+
+
+def check_inputs(args: argparse.Namespace) -> list[CheckedInput]:
+    """Read and validate every input that the command line names.
+
+    Raises :class:`UsageError` for an input that cannot be read.
+    """
+    files = args.files if isinstance(args.files, list) else [args.files]
+    return [check_text(path, _read_file(path)) for path in files]
+
+
+def check_text(name: str, text: str) -> CheckedInput:
+    """Validate registries.yaml text; YAML errors become findings, not exceptions."""
+    try:
+        data = load_yaml(text, name)
+    except ConfigError as error:
+        return CheckedInput(name, Registries(), error.problems)
+    registries, problems = check_registries(data)
+    return CheckedInput(name, registries, tuple(problems))
+
+
+def _read_file(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read().decode("utf-8")
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"cannot read {path}: not UTF-8 text (byte {error.start})") from None
+
+
+def _print_problems(checked: CheckedInput, stream: TextIO) -> None:
+    for problem in checked.problems:
+        print(f"{checked.name}: {problem}", file=stream)
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _validate(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for checked in check_inputs(args):
+        _print_problems(checked, sys.stdout)
+        errors = sum(problem.severity is Severity.ERROR for problem in checked.problems)
+        warnings = len(checked.problems) - errors
+        if errors:
+            print(f"{checked.name}: invalid, {_count(errors, 'error')}", file=sys.stdout)
+            status = EXIT_INVALID
+        elif warnings:
+            print(f"{checked.name}: valid, {_count(warnings, 'warning')}", file=sys.stdout)
+        else:
+            print(f"{checked.name}: valid", file=sys.stdout)
+    return status
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _render(args: argparse.Namespace) -> int:
+    (checked,) = check_inputs(args)
+    _print_problems(checked, sys.stderr)
+    if not checked.is_valid:
+        return EXIT_INVALID
+    if args.masked:
+        sys.stdout.write(render_masked(checked.registries, cli_key()))
+    else:
+        sys.stdout.write(render(checked.registries))
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    checked = check_text(args.file, _read_file(args.file))
+    _print_problems(checked, sys.stderr)
+    if not checked.is_valid:
+        return EXIT_INVALID
+    try:
+        explanation = explain(
+            checked.registries, args.image, disable_default_endpoint=args.disable_default_endpoint
+        )
+    except ValueError as error:
+        raise UsageError(f"invalid image reference {args.image!r}: {error}") from None
+    sys.stdout.write(format_explanation(explanation))
+    return EXIT_OK
+
+
+def _pull_secret(args: argparse.Namespace) -> int:
+    if not args.password_stdin:
+        raise UsageError("pass --password-stdin and write the password to standard input")
+    password = _read_password(sys.stdin)
+    try:
+        payload = dockerconfigjson(args.server, args.username, password, args.email)
+        manifest = pull_secret_manifest(args.name, args.namespace, payload)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    sys.stdout.write(json.dumps(manifest, indent=4) + "\n")
+    return EXIT_OK
+
+
+def _read_password(stream: TextIO) -> str:
+    """Read the password as ``docker login --password-stdin`` does: one trailing newline dropped."""
+    password = stream.read()
+    password = password.removesuffix("\n").removesuffix("\r")
+    if password == "":
+        raise UsageError("no password on standard input")
+    return password
+
+
+# -------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with one subcommand per action."""
+    parser = argparse.ArgumentParser(
+        prog="python -m components",
+        description="Check, render and explain K3s/RKE2 registries.yaml files, offline.",
+        epilog="Exit status: 0 valid (warnings allowed), 1 invalid input, 2 usage or I/O error.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more diagnostics; repeat for debug"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check files and list every error and warning",
+        description="Check each FILE and print every error and warning, one per line.",
+    )
+    add_input_arguments(validate, many=True)
+    validate.set_defaults(handler=_validate)
+
+    render_parser = commands.add_parser(
+        "render",
+        help="print the normalized file",
+        description="Validate FILE and print the normalized registries.yaml on stdout.",
+    )
+    add_input_arguments(render_parser, many=False)
+    render_parser.add_argument(
+        "--masked",
+        action="store_true",
+        help="replace each secret value by a keyed fingerprint, <secret fp:...>; the key is "
+        f"{KEY_ENVIRONMENT_VARIABLE}, or a random key for this run when it is unset",
+    )
+    render_parser.set_defaults(handler=_render)
+
+    explain_parser = commands.add_parser(
+        "explain",
+        help="show the endpoints containerd tries for an image",
+        description="Show, in order, the endpoints that containerd tries for IMAGE under FILE, "
+        "the repository path after rewrites, and which credentials and TLS settings apply.",
+    )
+    explain_parser.add_argument("file", metavar="FILE", help="registries.yaml file; '-' is stdin")
+    explain_parser.add_argument("image", metavar="IMAGE", help="image reference, e.g. nginx:1.27")
+    explain_parser.add_argument(
+        "--disable-default-endpoint",
+        action="store_true",
+        help="model a node started with K3s's --disable-default-registry-endpoint",
+    )
+    explain_parser.set_defaults(handler=_explain)
+
+    _add_pull_secret_parser(commands)
+    return parser
+
+
+def _add_pull_secret_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "pull-secret",
+        help="print a kubernetes.io/dockerconfigjson Secret",
+        description="Print a pull Secret manifest as JSON, with the .dockerconfigjson payload "
+        "that kubectl create secret docker-registry writes. The password is read from stdin.",
+    )
+    parser.add_argument(
+        "--server",
+        required=True,
+        help="registry host[:port]; a scheme and /v1/ or /v2/ are dropped, and Docker Hub "
+        "becomes https://index.docker.io/v1/",
+    )
+    parser.add_argument("--username", required=True, help="registry username")
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (required; one trailing newline is dropped)",
+    )
+    parser.add_argument("--email", default="", help="e-mail address stored with the credentials")
+    parser.add_argument(
+        "--name",
+        default=DEFAULT_SECRET_NAME,
+        help=f"Secret name (default: {DEFAULT_SECRET_NAME})",
+    )
+    parser.add_argument(
+        "--namespace", default=None, help="Secret namespace (default: none, set at apply time)"
+    )
+    parser.set_defaults(handler=_pull_secret)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status."""
+    args = build_parser().parse_args(argv)
+    levels = {0: logging.WARNING, 1: logging.INFO}
+    logging.basicConfig(
+        level=levels.get(args.verbose, logging.DEBUG),
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        status: int = args.handler(args)
+    except UsageError as error:
+        _LOG.error("%s", error)
+        return EXIT_USAGE
+    return status
