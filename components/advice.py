@@ -251,12 +251,12 @@ def _tls_over_http(path: str, key: str, endpoints: list[Endpoint]) -> Iterator[P
     if not endpoints or any(endpoint.scheme == "https" for endpoint in endpoints):
         return
     if is_localhost(key) and default_endpoint(key).startswith("http://"):
-        reach = "so it has no effect"
+        reach = "so they have no effect"
     else:
         default = default_endpoint(key)
-        reach = f"so it applies only to direct pulls through the default endpoint {default}"
+        reach = f"so they apply only to direct pulls through the default endpoint {default}"
     yield _warning(
         f"{path}.tls",
-        f"every endpoint on {key} uses http://, and TLS settings apply only to HTTPS; {reach}",
+        f"every endpoint on {key} uses http://, and TLS settings apply only to HTTPS, {reach}",
         "switch the endpoints to https:// for these settings to take effect, or remove tls",
     )

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from components.model import quote_key
+
 DOCKER_HUB = "docker.io"
 """The registry name that image references without a registry normalize to."""
 
@@ -146,7 +148,11 @@ def check_registry_key(key: str) -> None:
         )
     stripped = key.strip()
     if stripped != key and stripped and find_invisible(stripped) is None:
-        raise HostError("has leading or trailing whitespace", f"write {stripped!r}")
+        edge = key[0] if key[0] != stripped[0] else key[-1]
+        raise HostError(
+            f"has leading or trailing whitespace, {describe_character(edge)}",
+            f"write {stripped!r}",
+        )
     if "://" in key:
         host = key.split("://", 1)[1].split("/", 1)[0]
         raise HostError(
@@ -230,6 +236,17 @@ class Endpoint:
         return f"{self.scheme}://{endpoint_host(self.host)}{path}"
 
 
+def redact_url(url: str) -> str:
+    """Replace the userinfo of a URL with ``***`` so that the URL can appear in a message."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
+
+
 def parse_endpoint(url: str) -> Endpoint:
     """Parse an endpoint URL, or raise :class:`HostError` saying what to write instead.
 
@@ -260,7 +277,7 @@ def parse_endpoint(url: str) -> Endpoint:
         raise HostError(
             "contains credentials; K3s sends none from the URL",
             f"write '{scheme}://{host}{slash}{path}' and put the credentials under "
-            f"configs.{host!r}.auth",
+            f"configs.{quote_key(host)}.auth",
         )
     try:
         check_host(authority)

@@ -130,8 +130,15 @@ class Registries:
 
 
 def quote_key(key: str) -> str:
-    """Write a map key as it appears in a key path: quoted when it holds a dot or is empty."""
-    if key == "" or any(char in key for char in '.*"[] '):
+    """Write a map key as it appears in a key path.
+
+    The key is quoted when it holds a dot, a special or non-printable
+    character, or is empty. Inside the quotes, backslash and double quote are
+    escaped, and non-printable characters are written as Python escapes
+    (``\\t``, ``\\ufeff``) so that an invisible character shows in a message.
+    """
+    if key == "" or any(char in key for char in '.*"[] ') or not key.isprintable():
         escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = "".join(char if char.isprintable() else repr(char)[1:-1] for char in escaped)
         return f'"{escaped}"'
     return key

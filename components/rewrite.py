@@ -224,7 +224,7 @@ def check_replacement(compiled: CompiledPattern, template: str) -> list[Replacem
             for piece in parsed.pieces
             if isinstance(piece, str)
             for char in piece
-            if char not in REPOSITORY_CHARACTERS and char != "$"
+            if char not in REPOSITORY_CHARACTERS and not (char == "$" and parsed.stray_dollars)
         }
     )
     if bad:

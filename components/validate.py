@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 import yaml
 
 from components import advice
-from components.hosts import HostError, check_registry_key, describe_character, parse_endpoint
+from components.hosts import (
+    HostError,
+    check_registry_key,
+    describe_character,
+    parse_endpoint,
+    redact_url,
+)
 from components.model import (
     TLS,
     WILDCARD,
@@ -433,7 +439,8 @@ def _endpoints(findings: _Findings, path: str, value: object) -> tuple[str, ...]
         try:
             parse_endpoint(url)
         except HostError as error:
-            findings.error(item_path, f"endpoint {url!r} {error.message}", error.hint)
+            # The URL may carry a password in its userinfo; redact_url hides it.
+            findings.error(item_path, f"endpoint {redact_url(url)!r} {error.message}", error.hint)
             continue
         endpoints.append(url)
     return tuple(endpoints)
