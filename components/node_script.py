@@ -296,6 +296,10 @@ trap on_exit EXIT
 trap "exit 129" HUP
 trap "exit 130" INT
 trap "exit 143" TERM
+# A dropped SSH connection must not kill the script between a write and its
+# restart or rollback. With SIGPIPE ignored, output fails with EPIPE instead,
+# which report and warn ignore.
+trap "" PIPE
 
 # Reject a path outside the config dir, a path whose directories are not real
 # directories, and a target that exists but is not a regular file.

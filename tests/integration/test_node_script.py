@@ -305,6 +305,30 @@ def test_interrupted_restart_rolls_back(nodes: Sandbox) -> None:
     assert_no_leftovers(nodes, "s1")
 
 
+def test_dropped_connection_completes_run(nodes: Sandbox) -> None:
+    place(nodes, "s1", version="v1")
+    nodes.set_restart_delay("s1", 2)
+    script = build_create_script(script_settings(nodes, "s1"), "v2")
+    payload = build_payload([registries_file("/etc/rancher/k3s", "v2")])
+    process = start_ssh(nodes, "s1", script, payload)
+
+    script_pid = wait_for_script_process(nodes, "s1", timeout=10)
+    process.kill()
+    process.communicate(timeout=10)
+    wait_for_exit(script_pid, timeout=30)
+
+    assert f"{SECRET}-v2" in node_path(nodes, "s1", "registries.yaml").read_text()
+    assert [call["exit"] for call in nodes.restarts("s1")] == [0, 0]
+    assert_no_leftovers(nodes, "s1")
+
+
+def wait_for_exit(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), f"process {pid} still runs after {timeout}s"
+
+
 def start_ssh(nodes: Sandbox, node: str, script: str, payload: str,
               user: str = "root") -> subprocess.Popen[str]:
     """Start ``script`` on ``node`` in the background with ``payload`` on stdin."""
