@@ -189,9 +189,9 @@ def _invocation(settings: ScriptSettings, action: str, paths: Sequence[str]) -> 
 def _wrap(settings: ScriptSettings, action: str, summary: str, paths: Sequence[str]) -> str:
     """Assemble a whole command: description, summary, script body, invocation."""
     unit = service_unit(settings.distribution, settings.role)
-    what = "place registry files" if action == "place" else "remove registry files"
+    purpose = "place registry files" if action == "place" else "remove registry files"
     header = [
-        f"# {SCRIPT_NAME}: {what} on node {settings.node}"
+        f"# {SCRIPT_NAME}: {purpose} on node {settings.node}"
         f" ({settings.distribution} {settings.role}) and restart {unit} when they change.",
     ]
     if action == "place":
