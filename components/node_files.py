@@ -1,0 +1,80 @@
+"""Plan the files each node receives: registries.yaml and the registry TLS files.
+
+TLS material given in stack config is placed in one directory per registry
+host under the distribution's config directory, and the rendered
+registries.yaml points at those paths, so the two always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from components.model import TLS, Registries, RegistryConfig, SecretText
+from components.node_payload import REGISTRIES_FILE, config_dir
+from components.stack_config import Distribution, TLSMaterial
+
+CERTIFICATE_MODE = 0o644
+PRIVATE_MODE = 0o600
+
+# File name, mode, and the registries.yaml key that points at the file.
+_TLS_FILES = (
+    ("ca", "ca.crt", CERTIFICATE_MODE, "ca_file"),
+    ("cert", "client.crt", CERTIFICATE_MODE, "cert_file"),
+    ("key", "client.key", PRIVATE_MODE, "key_file"),
+)
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """A file to place on every node; ``content`` may still be a secret reference."""
+
+    path: str
+    mode: int
+    content: SecretText
+    config_key: str
+
+
+def registries_path(distribution: Distribution) -> str:
+    """Return where the distribution reads registries.yaml."""
+    return f"{config_dir(distribution)}/{REGISTRIES_FILE}"
+
+
+def tls_directory(distribution: Distribution, host: str) -> str:
+    """Return the per-registry directory for TLS files; ``host:port`` becomes ``host_port``."""
+    return f"{config_dir(distribution)}/certs/{host.replace(':', '_')}"
+
+
+def place_tls_files(
+    registries: Registries,
+    materials: Mapping[str, TLSMaterial],
+    distribution: Distribution,
+) -> tuple[Registries, list[PlannedFile]]:
+    """Plan the TLS files and fill their node paths into ``configs.<host>.tls``.
+
+    Returns the updated registries and the files, in host order.
+    """
+    configs: dict[str, RegistryConfig] = dict(registries.configs)
+    files: list[PlannedFile] = []
+    for host in sorted(materials):
+        material = materials[host]
+        directory = tls_directory(distribution, host)
+        config = configs.get(host, RegistryConfig())
+        tls = config.tls or TLS()
+        for name, file_name, mode, tls_key in _TLS_FILES:
+            content = getattr(material, name)
+            if content is None:
+                continue
+            path = f"{directory}/{file_name}"
+            tls = _with_path(tls, tls_key, path)
+            files.append(PlannedFile(path, mode, content, f"tls.{host}.{name}"))
+        configs[host] = replace(config, tls=tls)
+    return replace(registries, configs=configs), files
+
+
+def _with_path(tls: TLS, tls_key: str, path: str) -> TLS:
+    if tls_key == "ca_file":
+        return replace(tls, ca_file=path)
+    if tls_key == "cert_file":
+        return replace(tls, cert_file=path)
+    return replace(tls, key_file=path)

@@ -1,0 +1,25 @@
+"""Order the nodes into rollout waves: servers one at a time, then agents in batches.
+
+Each wave starts only after every node of the previous wave is healthy. K3s
+servers with embedded etcd lose quorum when several restart at once, so each
+server gets a wave of its own; agents carry no control plane and go in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from components.stack_config import Node
+
+
+def plan_waves(nodes: Sequence[Node], agent_batch_size: int) -> list[list[Node]]:
+    """Split the nodes into waves, keeping the order in which they are listed."""
+    if agent_batch_size < 1:
+        raise ValueError(f"agent batch size must be at least 1, got {agent_batch_size}")
+
+    servers = [node for node in nodes if node.role == "server"]
+    agents = [node for node in nodes if node.role == "agent"]
+    waves = [[server] for server in servers]
+    for start in range(0, len(agents), agent_batch_size):
+        waves.append(agents[start : start + agent_batch_size])
+    return waves
