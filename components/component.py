@@ -15,20 +15,11 @@ import pulumi_command as command
 
 from components.credentials import Resolver
 from components.model import Registries, SecretText
-from components.node_files import PlannedFile, place_tls_files, registries_path
-from components.node_script import (
-    NodeFile,
-    ScriptSettings,
-    build_create_script,
-    build_delete_script,
-    build_payload,
-)
+from components.node_files import build_content, place_tls_files, registries_path
+from components.node_script import build_create_script, build_delete_script
 from components.pull_secrets import create_pull_secrets
-from components.render import render, render_masked
-from components.rollout import plan_waves
+from components.rollout import plan_waves, script_settings
 from components.stack_config import DeploymentSettings, Node
-from components.summary import summarize
-from components.validate import load_registries_text
 
 RESOURCE_TYPE = "k3s-registries:index:RegistriesDeployment"
 
@@ -73,19 +64,17 @@ class RegistriesDeployment(pulumi.ComponentResource):
         resolved = resolver.resolve_registries(registries, "registries")
         fingerprint_key = _fingerprint_key(resolver, settings.fingerprint_key)
 
-        content = resolved.apply(_render_checked)
-        masked = pulumi.Output.unsecret(
-            pulumi.Output.all(resolved, fingerprint_key).apply(
-                lambda values: render_masked(values[0], values[1])
+        tls_contents = [
+            resolver.resolve_output(planned.content, planned.config_key) for planned in tls_files
+        ]
+        content = pulumi.Output.all(resolved, fingerprint_key, *tls_contents).apply(
+            lambda values: build_content(
+                values[0], tls_files, values[2:], settings.distribution, values[1]
             )
         )
-        files = _node_files(resolver, settings, content, tls_files)
-        summary = pulumi.Output.unsecret(
-            pulumi.Output.all(masked, files, fingerprint_key).apply(
-                lambda values: summarize(values[0], values[1], values[2])
-            )
-        )
-        payload: pulumi.Output[str] = pulumi.Output.secret(files.apply(build_payload))
+        payload: pulumi.Output[str] = pulumi.Output.secret(content.apply(lambda c: c.payload))
+        masked = pulumi.Output.unsecret(content.apply(lambda c: c.masked))
+        summary = pulumi.Output.unsecret(content.apply(lambda c: c.summary))
 
         placed_paths = [planned.path for planned in tls_files]
         placed_paths.append(registries_path(settings.distribution))
@@ -138,21 +127,7 @@ class RegistriesDeployment(pulumi.ComponentResource):
         previous: Sequence[pulumi.Resource],
     ) -> command.remote.Command:
         """Create the one command that places the files on ``node`` and restarts it."""
-        user = node.user or settings.ssh.user
-        script_settings = ScriptSettings(
-            node=node.name,
-            distribution=settings.distribution,
-            role=node.role,
-            sudo=user != "root",
-            health_check=node.health_check
-            or (
-                settings.rollout.server_health_check
-                if node.role == "server"
-                else settings.rollout.agent_health_check
-            ),
-            health_timeout=settings.rollout.health_timeout,
-            restart=settings.rollout.restart,
-        )
+        node_settings = script_settings(node, settings)
         if node.host_key is None:
             pulumi.log.warn(
                 f"node {node.name}: no hostKey is set, so the SSH host key of {node.host} is not "
@@ -163,8 +138,8 @@ class RegistriesDeployment(pulumi.ComponentResource):
         resource = command.remote.Command(
             f"{self._resource_name}-{node.name}",
             connection=_connection(node, settings, resolver),
-            create=summary.apply(lambda text: build_create_script(script_settings, text)),
-            delete=build_delete_script(script_settings, placed_paths, settings.rollout.on_delete),
+            create=summary.apply(lambda text: build_create_script(node_settings, text)),
+            delete=build_delete_script(node_settings, placed_paths, settings.rollout.on_delete),
             stdin=payload,
             # pulumi-command 1.2 logs stdout and stderr by default; the script
             # prints no content, but nothing from a node reaches the logs unasked.
@@ -182,41 +157,10 @@ class RegistriesDeployment(pulumi.ComponentResource):
         return resource
 
 
-def _render_checked(registries: Registries) -> str:
-    """Render the resolved file and validate it again, now with the secret values in place.
-
-    Checks that need a value, such as ``auth`` decoding to ``user:password``,
-    are skipped for references when the stack config is read; they run here.
-    Messages name the key, never the value.
-    """
-    text = render(registries)
-    load_registries_text(text, source="registries after resolving secret references")
-    return text
-
-
 def _fingerprint_key(resolver: Resolver, key: SecretText | None) -> pulumi.Output[bytes]:
     if key is None:
         return pulumi.Output.from_input(b"")
     return resolver.resolve_output(key, "fingerprintKey").apply(lambda text: text.encode())
-
-
-def _node_files(
-    resolver: Resolver,
-    settings: DeploymentSettings,
-    content: pulumi.Output[str],
-    tls_files: Sequence[PlannedFile],
-) -> pulumi.Output[list[NodeFile]]:
-    """Resolve the TLS files' contents and add registries.yaml last, so it is written last."""
-    outputs = [_resolve_file(resolver, planned) for planned in tls_files]
-    registries_file = content.apply(
-        lambda text: NodeFile(registries_path(settings.distribution), text, 0o600)
-    )
-    return pulumi.Output.all(*outputs, registries_file).apply(list)
-
-
-def _resolve_file(resolver: Resolver, planned: PlannedFile) -> pulumi.Output[NodeFile]:
-    content = resolver.resolve_output(planned.content, planned.config_key)
-    return content.apply(lambda text: NodeFile(planned.path, text, planned.mode))
 
 
 def _connection(

@@ -1,18 +1,22 @@
-"""Plan the files each node receives: registries.yaml and the registry TLS files.
+"""Plan and build the files each node receives: registries.yaml and the registry TLS files.
 
 TLS material given in stack config is placed in one directory per registry
 host under the distribution's config directory, and the rendered
-registries.yaml points at those paths, so the two always agree.
+registries.yaml points at those paths, so the two always agree. The same
+content (files, payload, masked summary) serves every node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from components.model import TLS, Registries, RegistryConfig, SecretText
-from components.node_payload import REGISTRIES_FILE, config_dir
+from components.node_payload import REGISTRIES_FILE, NodeFile, build_payload, config_dir
+from components.render import render, render_masked
 from components.stack_config import Distribution, TLSMaterial
+from components.summary import summarize
+from components.validate import load_registries_text
 
 CERTIFICATE_MODE = 0o644
 PRIVATE_MODE = 0o600
@@ -27,12 +31,29 @@ _TLS_FILES = (
 
 @dataclass(frozen=True)
 class PlannedFile:
-    """A file to place on every node; ``content`` may still be a secret reference."""
+    """A TLS file to place on every node; ``content`` may still be a secret reference."""
 
     path: str
     mode: int
     content: SecretText
     config_key: str
+
+
+@dataclass(frozen=True)
+class NodeContent:
+    """What every node receives, built once from resolved values.
+
+    ``payload`` holds secret values and goes to the command's stdin; ``masked``
+    and ``summary`` are secret-free and go where reviewers read them.
+    """
+
+    files: tuple[NodeFile, ...]
+    payload: str
+    masked: str
+    summary: str
+
+    def __repr__(self) -> str:
+        return f"NodeContent(files={[file.path for file in self.files]})"
 
 
 def registries_path(distribution: Distribution) -> str:
@@ -70,6 +91,44 @@ def place_tls_files(
             files.append(PlannedFile(path, mode, content, f"tls.{host}.{name}"))
         configs[host] = replace(config, tls=tls)
     return replace(registries, configs=configs), files
+
+
+def build_content(
+    registries: Registries,
+    tls_files: Sequence[PlannedFile],
+    tls_contents: Sequence[str],
+    distribution: Distribution,
+    fingerprint_key: bytes,
+) -> NodeContent:
+    """Render the resolved registries and assemble the files, payload and masked summary.
+
+    ``tls_contents`` are the resolved contents of ``tls_files``, in order.
+    registries.yaml comes last, so the node writes it after the files it names.
+    """
+    files = [
+        NodeFile(planned.path, text, planned.mode)
+        for planned, text in zip(tls_files, tls_contents, strict=True)
+    ]
+    files.append(NodeFile(registries_path(distribution), render_checked(registries), PRIVATE_MODE))
+    masked = render_masked(registries, fingerprint_key)
+    return NodeContent(
+        files=tuple(files),
+        payload=build_payload(files),
+        masked=masked,
+        summary=summarize(masked, files, fingerprint_key),
+    )
+
+
+def render_checked(registries: Registries) -> str:
+    """Render the resolved file and validate it again, now with the secret values in place.
+
+    Checks that need a value, such as ``auth`` decoding to ``user:password``,
+    are skipped for references when the stack config is read; they run here.
+    Messages name the key, never the value.
+    """
+    text = render(registries)
+    load_registries_text(text, source="registries after resolving secret references")
+    return text
 
 
 def _with_path(tls: TLS, tls_key: str, path: str) -> TLS:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from components.stack_config import Node
+from components.node_script import ScriptSettings
+from components.stack_config import DeploymentSettings, Node
 
 
 def plan_waves(nodes: Sequence[Node], agent_batch_size: int) -> list[list[Node]]:
@@ -23,3 +24,20 @@ def plan_waves(nodes: Sequence[Node], agent_batch_size: int) -> list[list[Node]]
     for start in range(0, len(agents), agent_batch_size):
         waves.append(agents[start : start + agent_batch_size])
     return waves
+
+
+def script_settings(node: Node, settings: DeploymentSettings) -> ScriptSettings:
+    """Return the node script settings for one node: its unit, sudo and health check."""
+    rollout = settings.rollout
+    role_check = (
+        rollout.server_health_check if node.role == "server" else rollout.agent_health_check
+    )
+    return ScriptSettings(
+        node=node.name,
+        distribution=settings.distribution,
+        role=node.role,
+        sudo=(node.user or settings.ssh.user) != "root",
+        health_check=node.health_check or role_check,
+        health_timeout=rollout.health_timeout,
+        restart=rollout.restart,
+    )
