@@ -30,8 +30,9 @@ def find_warnings(registries: Registries) -> list[Problem]:
     warnings: list[Problem] = []
     for key, mirror in registries.mirrors.items():
         warnings.extend(_mirror_warnings(registries, key, mirror))
+    endpoints = _endpoints_by_host(registries)
     for key in registries.configs:
-        warnings.extend(_config_warnings(registries, key))
+        warnings.extend(_config_warnings(registries, key, endpoints.get(key, [])))
     return warnings
 
 
@@ -166,16 +167,18 @@ def _plain_http_warning(registries: Registries, path: str, endpoint: Endpoint) -
 # ------------------------------------------------------------------ configs
 
 
-def _config_warnings(registries: Registries, key: str) -> Iterator[Problem]:
+def _config_warnings(
+    registries: Registries, key: str, endpoints: list[Endpoint]
+) -> Iterator[Problem]:
+    """Warn about one ``configs`` entry; ``endpoints`` are all endpoints on its host."""
     path = f"configs.{quote_key(key)}"
     config = registries.configs[key]
-    endpoints = _endpoints_by_host(registries)
     mirror = registries.mirrors.get(key)
     if key == DOCKER_HUB and config.auth is not None:
         yield _docker_hub_credentials(registries, path, mirror)
     elif mirror is not None and mirror.endpoints and key != WILDCARD:
         yield from _config_under_mirror_key(registries, path, key, mirror)
-    elif key in (DOCKER_HUB_LEGACY, "registry.hub.docker.com") and key not in endpoints:
+    elif key in (DOCKER_HUB_LEGACY, "registry.hub.docker.com") and not endpoints:
         yield _warning(
             path,
             f"is used only for endpoints on {key}, and no endpoint is on it; Docker Hub's "
@@ -183,7 +186,7 @@ def _config_warnings(registries: Registries, key: str) -> Iterator[Problem]:
             f"key Docker Hub credentials {DOCKER_HUB_ENDPOINT_HOST!r}",
         )
     if config.tls is not None:
-        yield from _tls_over_http(path, key, endpoints.get(key, []))
+        yield from _tls_over_http(path, key, endpoints)
 
 
 def _endpoints_by_host(registries: Registries) -> dict[str, list[Endpoint]]:

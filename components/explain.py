@@ -210,7 +210,7 @@ def _add_endpoints(
         is_last = index == len(urls) - 1
         if is_last and config.default is not None and config.default.url == normalized:
             # K3s moves a last endpoint that equals the default into the
-            # default slot, where it keeps the mirror's rewrites.
+            # default slot, so it is tried once, last.
             config.default = entry
         else:
             config.endpoints.append(entry)
@@ -249,6 +249,9 @@ class Explanation:
     image: ImageReference
     hosts_directory: str | None
     """The hosts.toml directory containerd uses: the registry, ``_default``, or None."""
+
+    hosts_entry: str | None
+    """The registries.yaml entry that made that directory, such as ``mirrors."docker.io"``."""
 
     steps: tuple[EndpointStep, ...]
     notes: tuple[str, ...]
@@ -294,7 +297,18 @@ def explain(
         )
     steps = tuple(_step(registries, reference, entry, is_default) for entry, is_default in entries)
     notes.extend(_step_notes(steps))
-    return Explanation(reference, directory, steps, tuple(notes))
+    return Explanation(
+        reference, directory, _entry_name(registries, directory), steps, tuple(notes)
+    )
+
+
+def _entry_name(registries: Registries, directory: str | None) -> str | None:
+    if directory is None:
+        return None
+    if directory == _DEFAULT_DIRECTORY:
+        return f"mirrors.{quote_key(WILDCARD)}"
+    section = "mirrors" if directory in registries.mirrors else "configs"
+    return f"{section}.{quote_key(directory)}"
 
 
 def _directory_notes(
@@ -402,12 +416,10 @@ def format_explanation(explanation: Explanation) -> str:
     """Write an explanation as text for the command line."""
     image = explanation.image
     lines = [f"image: {image}", f"registry: {image.registry}, repository: {image.repository}"]
-    directory = explanation.hosts_directory
-    if directory is None:
+    if explanation.hosts_directory is None:
         lines.append("hosts.toml: none")
     else:
-        entry = 'mirrors."*"' if directory == _DEFAULT_DIRECTORY else quote_key(directory)
-        lines.append(f"hosts.toml: {directory} (from {entry})")
+        lines.append(f"hosts.toml: {explanation.hosts_directory} (from {explanation.hosts_entry})")
     lines.append("endpoints, in the order containerd tries them:")
     for number, step in enumerate(explanation.steps, start=1):
         lines.extend(_format_step(number, step))

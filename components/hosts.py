@@ -7,6 +7,7 @@ them, so validation, rendering and ``explain`` all take those rules from here.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -31,6 +32,8 @@ DOCKER_HUB_ALIASES = (DOCKER_HUB_LEGACY, DOCKER_HUB_ENDPOINT_HOST, "registry.hub
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 _PORT = re.compile(r"[0-9]+")
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Zs", "Zl", "Zp"})
+_ASCII_INVISIBLE = re.compile(r"[\x00-\x20\x7f]")
+"""The ASCII characters in those categories: controls, space and DEL."""
 
 
 class HostError(ValueError):
@@ -50,6 +53,9 @@ def describe_character(char: str) -> str:
 
 def find_invisible(text: str) -> str | None:
     """Return the first whitespace, control, format (such as a BOM) or unassigned character."""
+    if text.isascii():
+        match = _ASCII_INVISIBLE.search(text)
+        return match.group(0) if match else None
     for char in text:
         if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
             return char
@@ -247,6 +253,7 @@ def redact_url(url: str) -> str:
     return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
 
 
+@functools.lru_cache(maxsize=16384)
 def parse_endpoint(url: str) -> Endpoint:
     """Parse an endpoint URL, or raise :class:`HostError` saying what to write instead.
 

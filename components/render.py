@@ -26,18 +26,18 @@ class RenderError(RuntimeError):
     """The rendered text does not parse back to the intended structure; nothing may be written."""
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.CSafeDumper):
     """Safe dumper that double-quotes every string and never writes anchors or aliases."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def _quoted_string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+def _quoted_string(dumper: _Dumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
 
 
-def _ordered_mapping(dumper: yaml.SafeDumper, value: dict[str, Any]) -> yaml.MappingNode:
+def _ordered_mapping(dumper: _Dumper, value: dict[str, Any]) -> yaml.MappingNode:
     # Insertion order is the intended order; sort_keys would reorder fields.
     return dumper.represent_mapping("tag:yaml.org,2002:map", value.items())
 
@@ -135,7 +135,7 @@ def _fields(section: Auth | TLS, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _check_round_trip(text: str, structure: Mapping[str, Any]) -> None:
-    parsed = yaml.safe_load(text)
+    parsed = yaml.load(text, Loader=yaml.CSafeLoader)
     if parsed is None:
         parsed = {}
     difference = _first_difference(parsed, structure, "")

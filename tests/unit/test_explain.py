@@ -134,6 +134,7 @@ def test_wildcard_mirror_for_other_registries() -> None:
     result = explain(load(FILE), "ghcr.io/team/app:1")
 
     assert result.hosts_directory == "_default"
+    assert result.hosts_entry == 'mirrors."*"'
     assert [step.url for step in result.steps] == [
         "https://mirror.example.test:9000/v2",
         "https://ghcr.io/v2",
@@ -145,6 +146,7 @@ def test_configs_entry_shadows_wildcard() -> None:
     result = explain(load(FILE), "quay.io/team/app")
 
     assert result.hosts_directory == "quay.io"
+    assert result.hosts_entry == 'configs."quay.io"'
     assert [step.url for step in result.steps] == ["https://quay.io/v2"]
     assert result.steps[0].tls == ("certificate not verified (insecure_skip_verify)",)
     assert any('"*" mirror does not apply' in note for note in result.notes)
