@@ -111,6 +111,9 @@ def intended_structure(registries: Registries) -> dict[str, Any]:
 
 
 def _mirror_structure(key: str, mirror: Mirror) -> dict[str, Any]:
+    # NOTE: on a node started with --disable-default-registry-endpoint, K3s
+    # keeps an explicitly listed default endpoint as an ordinary endpoint, so
+    # dropping it removes that node's only route to the upstream registry.
     dropped = {index for index, _ in redundant_endpoints(key, mirror)}
     endpoints = [url for index, url in enumerate(mirror.endpoints) if index not in dropped]
     body: dict[str, Any] = {}

@@ -323,6 +323,8 @@ def matching_rewrites(rewrite: Mapping[str, str], repository: str) -> list[tuple
     more than one entry, which of them applies can change from pull to pull.
     Patterns that do not compile are skipped, as K3s skips them.
     """
+    # NOTE: this follows wharfie's Rewrite; the K3s fork of containerd that
+    # applies hosts.toml rewrites is assumed to pick the rule the same way.
     results: list[tuple[str, str]] = []
     for pattern, template in rewrite.items():
         try:

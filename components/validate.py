@@ -1,9 +1,9 @@
 """Strict validation of registries.yaml content, reporting every error at once with its key path.
 
 K3s decodes the file leniently: unknown keys vanish, and invalid values are
-skipped with at most a log line on the node. So this module rejects what K3s
-would silently ignore, and ``components.advice`` warns about what K3s accepts
-but what does not do what it seems to say.
+skipped with at most a log line on the node. This module rejects what K3s
+would silently ignore. ``components.advice`` adds warnings for files that K3s
+accepts but that do something other than what they seem to say.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -463,6 +464,15 @@ def _rewrites(findings: _Findings, path: str, value: object) -> dict[str, str]:
     return result
 
 
+def _pattern_hint(pattern: str) -> str:
+    if re.search(r"\(\?<?[=!]|\\[1-9]", pattern):
+        return (
+            "Go RE2 has no lookaround and no backreferences; express the rule with anchors, "
+            "groups and character classes, or split it into several rewrites"
+        )
+    return "write the pattern in Go RE2 syntax, which K3s uses"
+
+
 def _rewrite_rule(findings: _Findings, path: str, pattern: str, template: str) -> bool:
     if pattern == "":
         findings.error(path, "the pattern is empty", "write a pattern such as '^library/(.*)'")
@@ -470,12 +480,7 @@ def _rewrite_rule(findings: _Findings, path: str, pattern: str, template: str) -
     try:
         compiled = compile_pattern(pattern)
     except RewriteError as error:
-        findings.error(
-            path,
-            str(error),
-            "Go RE2 has no lookaround and no backreferences; express the rule with "
-            "anchors, groups and character classes, or split it into several patterns",
-        )
+        findings.error(path, str(error), _pattern_hint(pattern))
         return False
     if uses_angle_group_syntax(pattern):
         findings.warn(

@@ -1,6 +1,6 @@
 """Field examples in tests/fixtures/cases, each run through the command line.
 
-Each YAML file holds a registries.yaml that people got wrong (or right) and
+Each YAML file contains a registries.yaml that people got wrong (or right) and
 the expected outcome: ``result`` (invalid, valid, warning, or a list of
 allowed results), strings the findings must ``mention``, a subset of the
 ``rendered`` output, or the decoded ``secret`` of a pull Secret.
