@@ -1,4 +1,9 @@
-"""Offline command line for registries.yaml: validate, render, explain, and pull-secret.
+"""Command line for registries.yaml: validate, render, explain, pull-secret and rollout.
+
+``validate``, ``render``, ``explain`` and ``pull-secret`` work offline on
+files. With ``--stack NAME``, ``validate`` and ``render`` read a stack's
+config and resolve its secret references instead, and ``rollout`` places
+the stack's files on its nodes over SSH.
 
 Each finding is one line with the word ``error`` or ``warning``. Findings go
 to stdout for ``validate``, and to stderr where stdout carries a result
@@ -15,6 +20,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from components.dockerconfig import dockerconfigjson, pull_secret_manifest
@@ -23,6 +29,7 @@ from components.fingerprint import KEY_ENVIRONMENT_VARIABLE, cli_key
 from components.model import Registries
 from components.problems import ConfigError, Problem, Severity
 from components.render import render, render_masked
+from components.stack_commands import render_stack, rollout_stack, validate_stack
 from components.validate import check_registries, load_yaml
 
 EXIT_OK = 0
@@ -53,30 +60,59 @@ class CheckedInput:
 
 
 # -------------------------------------------------------------------- inputs
-#
-# validate and render take their registries from add_input_arguments and
-# check_inputs only. A --stack NAME option plugs in there: register it in
-# add_input_arguments, and let check_inputs turn the stack's config into
-# CheckedInput entries (with validate.parse_registries(..., allow_references=True)).
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
-    """Add the arguments that name the registries.yaml inputs of a command."""
+    """Add the arguments that name the inputs of a command: files, or one stack."""
     parser.add_argument(
         "files",
         metavar="FILE",
-        nargs="+" if many else None,
+        nargs="*" if many else "?",
         help="registries.yaml file to read; '-' reads standard input",
+    )
+    add_stack_arguments(parser, required=False)
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """Add ``--stack`` and ``--project``, which locate a stack file."""
+    parser.add_argument(
+        "--stack",
+        required=required,
+        metavar="NAME",
+        help="read stacks/Pulumi.NAME.yaml and resolve its secret references instead of a FILE",
+    )
+    parser.add_argument(
+        "--project",
+        default=".",
+        metavar="DIR",
+        help="project folder holding Pulumi.yaml and stacks/ (default: the current folder)",
     )
 
 
 def check_inputs(args: argparse.Namespace) -> list[CheckedInput]:
-    """Read and validate every input that the command line names.
+    """Read and validate every input file that the command line names.
 
     Raises :class:`UsageError` for an input that cannot be read.
     """
     files = args.files if isinstance(args.files, list) else [args.files]
     return [check_text(path, _read_file(path)) for path in files]
+
+
+def _stack_mode(args: argparse.Namespace) -> bool:
+    """Tell whether the command reads a stack; reject a stack and files together."""
+    files = args.files if isinstance(args.files, list) else [args.files] if args.files else []
+    if args.stack and files:
+        raise UsageError("give either FILE or --stack NAME, not both")
+    if not args.stack and not files:
+        raise UsageError("give a FILE to read, or --stack NAME")
+    return bool(args.stack)
+
+
+def _project_root(args: argparse.Namespace) -> Path:
+    root = Path(args.project).resolve()
+    if not (root / "Pulumi.yaml").is_file():
+        raise UsageError(f"no Pulumi.yaml in {root}: run from the project folder or pass --project")
+    return root
 
 
 def check_text(name: str, text: str) -> CheckedInput:
@@ -110,6 +146,9 @@ def _print_problems(checked: CheckedInput, stream: TextIO) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if _stack_mode(args):
+        valid = validate_stack(_project_root(args), args.stack, sys.stdout)
+        return EXIT_OK if valid else EXIT_INVALID
     status = EXIT_OK
     for checked in check_inputs(args):
         _print_problems(checked, sys.stdout)
@@ -130,6 +169,12 @@ def _count(number: int, noun: str) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
+    if _stack_mode(args):
+        root = _project_root(args)
+        rendered = render_stack(root, args.stack, args.show_secrets, sys.stdout, sys.stderr)
+        return EXIT_OK if rendered else EXIT_INVALID
+    if args.show_secrets:
+        raise UsageError("--show-secrets goes with --stack; a FILE is printed as it is")
     (checked,) = check_inputs(args)
     _print_problems(checked, sys.stderr)
     if not checked.is_valid:
@@ -154,6 +199,11 @@ def _explain(args: argparse.Namespace) -> int:
         raise UsageError(f"invalid image reference {args.image!r}: {error}") from None
     sys.stdout.write(format_explanation(explanation))
     return EXIT_OK
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    done = rollout_stack(_project_root(args), args.stack, sys.stdout, sys.stderr)
+    return EXIT_OK if done else EXIT_INVALID
 
 
 def _pull_secret(args: argparse.Namespace) -> int:
@@ -196,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="check files and list every error and warning",
-        description="Check each FILE and print every error and warning, one per line.",
+        description="Check each FILE, or a stack's whole config with its secret references "
+        "resolved, and print every error and warning, one per line.",
     )
     add_input_arguments(validate, many=True)
     validate.set_defaults(handler=_validate)
@@ -204,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     render_parser = commands.add_parser(
         "render",
         help="print the normalized file",
-        description="Validate FILE and print the normalized registries.yaml on stdout.",
+        description="Validate FILE and print the normalized registries.yaml on stdout. With "
+        "--stack, print what the stack places on its nodes, masked unless --show-secrets.",
     )
     add_input_arguments(render_parser, many=False)
     render_parser.add_argument(
@@ -213,7 +265,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace each secret value by a keyed fingerprint, <secret fp:...>; the key is "
         f"{KEY_ENVIRONMENT_VARIABLE}, or a random key for this run when it is unset",
     )
+    render_parser.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="with --stack: print the real file, secret values included",
+    )
     render_parser.set_defaults(handler=_render)
+
+    rollout_parser = commands.add_parser(
+        "rollout",
+        help="place a stack's files on its nodes over SSH, without the Pulumi engine",
+        description="Run each node's script over OpenSSH in the component's rolling order: "
+        "servers one at a time, then agents in batches. A failed node stops the rollout. "
+        "Nodes whose files are unchanged are not restarted.",
+    )
+    add_stack_arguments(rollout_parser, required=True)
+    rollout_parser.set_defaults(handler=_rollout)
 
     explain_parser = commands.add_parser(
         "explain",

@@ -1,0 +1,128 @@
+"""The CLI's --stack commands on a stack file in a temporary project."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+PASSWORD = "Zq8!stack-command-password"
+
+STACK = """\
+config:
+  k3s-registries:fingerprintKey:
+    ref: env:TEST_FINGERPRINT_KEY
+  k3s-registries:registries:
+    mirrors:
+      docker.io:
+        endpoint: [https://mirror.example.test]
+    configs:
+      mirror.example.test:
+        auth:
+          username: robot
+          password:
+            ref: env:TEST_REGISTRY_PASSWORD
+  k3s-registries:tls:
+    mirror.example.test:
+      ca:
+        ref: file:ca.pem
+  k3s-registries:nodes:
+    - {name: s1, host: 127.0.0.1, role: server}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text("name: k3s-registries\nruntime: python\n")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.test.yaml").write_text(STACK)
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n")
+    return tmp_path
+
+
+def run_cli(
+    project: Path, *args: str, password: str | None = PASSWORD
+) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
+    env["TEST_FINGERPRINT_KEY"] = "stack-command-fingerprint-key"
+    env["PYTHONPATH"] = str(PROJECT)
+    if password is not None:
+        env["TEST_REGISTRY_PASSWORD"] = password
+    return subprocess.run(
+        [sys.executable, "-m", "components", *args, "--project", str(project)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_validate_stack_valid(project: Path) -> None:
+    result = run_cli(project, "validate", "--stack", "test")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stack test: valid, 1 nodes" in result.stdout
+
+
+def test_validate_stack_missing_reference(project: Path) -> None:
+    result = run_cli(project, "validate", "--stack", "test", password=None)
+
+    assert result.returncode == 1
+    assert "TEST_REGISTRY_PASSWORD" in result.stdout
+    assert "configs" in result.stdout
+
+
+def test_render_stack_masked_by_default(project: Path) -> None:
+    result = run_cli(project, "render", "--stack", "test")
+
+    assert result.returncode == 0, result.stderr
+    assert PASSWORD not in result.stdout
+    assert "<secret fp:" in result.stdout
+    assert "/etc/rancher/k3s/certs/mirror.example.test/ca.crt" in result.stdout
+
+
+def test_render_stack_fingerprint_changes_with_value(project: Path) -> None:
+    first = run_cli(project, "render", "--stack", "test")
+    again = run_cli(project, "render", "--stack", "test")
+    rotated = run_cli(project, "render", "--stack", "test", password=PASSWORD + "-rotated")
+
+    assert first.stdout == again.stdout
+    assert first.stdout != rotated.stdout
+
+
+def test_render_stack_show_secrets(project: Path) -> None:
+    result = run_cli(project, "render", "--stack", "test", "--show-secrets")
+
+    assert result.returncode == 0, result.stderr
+    assert f'"password": "{PASSWORD}"' in result.stdout
+
+
+def test_unknown_stack_lists_known(project: Path) -> None:
+    result = run_cli(project, "validate", "--stack", "prod")
+
+    assert result.returncode == 1
+    assert "stack file not found" in result.stdout
+    assert "known stacks: test" in result.stdout
+
+
+def test_stack_and_file_rejected(project: Path) -> None:
+    result = run_cli(project, "validate", "--stack", "test", str(project / "ca.pem"))
+
+    assert result.returncode == 2
+    assert "not both" in result.stderr
+
+
+def test_encrypted_value_needs_cli(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = project / "stacks" / "Pulumi.test.yaml"
+    stack.write_text(stack.read_text() + "  k3s-registries:sshKey:\n    secure: v1:AAAA\n")
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    result = run_cli(project, "validate", "--stack", "test")
+
+    assert result.returncode == 1
+    assert "k3s-registries:sshKey" in result.stdout
+    assert "Pulumi CLI is not on PATH" in result.stdout
