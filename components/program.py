@@ -23,20 +23,26 @@ STRUCTURED_KEYS = frozenset({"registries", "tls", "nodes", "ssh", "rollout", "pu
 
 
 def read_stack_config() -> tuple[dict[str, object], frozenset[str]]:
-    """Return this project's config values (keys without namespace) and the secret keys."""
+    """Return this project's config values (keys without namespace) and the secret keys.
+
+    The engine hands config to a program in two ways (pulumi 3.272
+    ``pulumi/runtime/config.py``): the ``PULUMI_CONFIG`` environment variable
+    for a program started by the language host, and ``set_all_config`` for
+    Automation API inline programs and mocks. Both are read, the latter first.
+    """
     prefix = f"{PROJECT}:"
+    full_keys = set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
     values: dict[str, object] = {}
-    for full_key, raw in runtime_config.get_config_env().items():
+    secret: set[str] = set()
+    environment_secrets = set(runtime_config.get_config_secret_keys_env())
+    for full_key in sorted(full_keys):
         if not full_key.startswith(prefix):
             continue
         name = full_key[len(prefix) :]
-        values[name] = _decode(name, raw)
-    secret = frozenset(
-        key[len(prefix) :]
-        for key in runtime_config.get_config_secret_keys_env()
-        if key.startswith(prefix)
-    )
-    return values, secret
+        values[name] = _decode(name, runtime_config.get_config(full_key))
+        if full_key in environment_secrets or runtime_config.is_config_secret(full_key):
+            secret.add(name)
+    return values, frozenset(secret)
 
 
 def run(project_root: Path) -> RegistriesDeployment:

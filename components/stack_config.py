@@ -161,7 +161,8 @@ def parse_settings(
     problem found, each naming the key as ``k3s-registries:nodes[2].role``.
     """
     reader = _Reader()
-    reader.check_keys(values, TOP_LEVEL_KEYS, "")
+    # Keys that a `config:KEY` reference reads are this program's keys too.
+    reader.check_keys(values, TOP_LEVEL_KEYS + tuple(sorted(_referenced_config_keys(values))), "")
 
     distribution = reader.choice(values, "distribution", ("k3s", "rke2"), "", default="k3s")
     registries = reader.registries(values.get("registries"))
@@ -553,6 +554,25 @@ class _Reader:
             else:
                 found.append(item)
         return found
+
+
+def _referenced_config_keys(value: object) -> set[str]:
+    """Find the project's config keys named by ``{ref: config:KEY}`` references anywhere."""
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        reference = value.get("ref")
+        if len(value) == 1 and isinstance(reference, str) and reference.startswith("config:"):
+            parts = reference[len("config:") :].split(":")
+            if len(parts) == 1:
+                found.add(parts[0])
+            elif len(parts) == 2 and parts[0] == PROJECT:
+                found.add(parts[1])
+        for item in value.values():
+            found |= _referenced_config_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _referenced_config_keys(item)
+    return found
 
 
 def _warn_plain_secrets(

@@ -243,3 +243,25 @@ def test_waves_keep_listed_order() -> None:
 def test_waves_reject_zero_batch() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         plan_waves(_nodes(1, 1), agent_batch_size=0)
+
+
+def test_referenced_config_keys_allowed() -> None:
+    values = minimal()
+    values["fingerprintKey"] = {"ref": "config:fingerprintSecret"}
+    values["ssh"] = {"privateKey": {"ref": "config:k3s-registries:sshKey"}}
+    values["fingerprintSecret"] = "secret"
+    values["sshKey"] = "key"
+
+    settings = parse_settings(values)
+
+    assert settings.ssh.private_key == SecretRef("config:k3s-registries:sshKey")
+
+
+def test_unreferenced_extra_key_rejected() -> None:
+    values = minimal()
+    values["fingerprintKey"] = {"ref": "config:fingerprintSecret"}
+    values["fingerprintSecrets"] = "secret"
+
+    problems = problems_of(values)
+
+    assert any("fingerprintSecrets: unknown key" in problem for problem in problems), problems
