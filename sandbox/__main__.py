@@ -1,4 +1,7 @@
-"""Command line for sandbox nodes: ``python -m sandbox start|stop|status|fail|delay|calls``."""
+"""Command line for sandbox nodes and the sandbox registry.
+
+``python -m sandbox start|stop|status|fail|delay|calls|registry``
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import json
 import logging
 import shutil
 import sys
+from dataclasses import replace
 
 from sandbox.nodes import NodeSpec, Sandbox, SandboxError, start_nodes
+from sandbox.registry import add_registry_parser, run_registry_command
 from sandbox.standin import FAIL_MODES
 
 log = logging.getLogger("sandbox")
@@ -29,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
                             "such as s1:server,s2:server,a1:agent")
     start.add_argument("--distribution", choices=["k3s", "rke2"], default="k3s",
                        help="distribution of nodes that do not name one (default: %(default)s)")
+    start.add_argument("--base-port", type=int, default=None,
+                       help="give the i-th node port BASE_PORT+i on 127.0.0.1, with no retry "
+                            "on another port (default: free ports)")
 
     stop = commands.add_parser("stop", help="stop every node process")
     stop.add_argument("--remove", action="store_true",
@@ -53,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     calls = commands.add_parser("calls", help="print the recorded stand-in calls as JSON lines")
     calls.add_argument("--node", required=True)
 
+    add_registry_parser(commands)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="sandbox: %(message)s")
     try:
@@ -63,9 +73,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "registry":
+        return run_registry_command(args)
     if args.command == "start":
         specs = [NodeSpec.parse(text.strip(), args.distribution)
                  for text in args.nodes.split(",") if text.strip()]
+        if args.base_port is not None:
+            specs = [replace(spec, port=args.base_port + index)
+                     for index, spec in enumerate(specs)]
         sandbox = start_nodes(specs, args.dir)
         print(sandbox.directory / "inventory.json")
         return 0
