@@ -126,11 +126,13 @@ class SandboxError(Exception):
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """A node to start: its name, role and distribution."""
+    """A node to start: its name, role, distribution and optional fixed port."""
 
     name: str
     role: Role
     distribution: Distribution = "k3s"
+    port: int | None = None
+    """Fixed sshd port on 127.0.0.1; None chooses a free one."""
 
     @classmethod
     def parse(cls, text: str, distribution: Distribution = "k3s") -> NodeSpec:
@@ -379,6 +381,9 @@ def start_nodes(
     names = [node.name for node in nodes]
     if not nodes or len(set(names)) != len(names):
         raise SandboxError(f"node names must be given and unique, not {names}")
+    ports = [node.port for node in nodes if node.port is not None]
+    if len(set(ports)) != len(ports) or not all(1 <= port <= 65535 for port in ports):
+        raise SandboxError(f"fixed node ports must be unique and 1 to 65535, not {ports}")
     check_requirements()
 
     base = Path(directory).resolve()
@@ -391,6 +396,9 @@ def start_nodes(
         running = [entry["name"] for entry in Sandbox.load(base).status() if entry["processes"]]
         if running:
             raise SandboxError(f"sandbox {base} still runs nodes {running}: stop it first")
+    for node in nodes:
+        if node.port is not None and _port_taken(node.port):
+            raise _port_taken_error(node)
     if base.exists():
         if any(base.iterdir()) and not (base / _MARKER).exists():
             raise SandboxError(
@@ -485,9 +493,11 @@ def _start_node(
         (keys / user).chmod(0o644)
     host_key = " ".join((state / "ssh" / "host_ed25519_key.pub").read_text().split()[:2])
 
+    # A fixed port is tried once: another port would not match what the
+    # caller (such as a committed stack file) expects.
     last_error = ""
-    for _attempt in range(3):
-        port = _free_port()
+    for _attempt in range(3 if spec.port is None else 1):
+        port = spec.port if spec.port is not None else _free_port()
         (state / "ssh" / "sshd_config").write_text(_SSHD_CONFIG.format(
             name=spec.name, port=port, host=HOST, state=state,
             users=" ".join([ROOT_USER, *(user.name for user in users)]),
@@ -518,6 +528,8 @@ def _start_node(
         last_error = _tail(state / "sshd.log")
         if "Address already in use" not in last_error:
             break
+        if spec.port is not None:
+            raise _port_taken_error(spec)
         log.info("node %s: port %d was taken, trying another", spec.name, port)
     raise SandboxError(f"node {spec.name}: sshd did not start; sshd.log ends with:\n{last_error}")
 
@@ -648,6 +660,28 @@ def _free_port() -> int:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def _port_taken(port: int) -> bool:
+    """Tell whether another socket listens on ``127.0.0.1:port``.
+
+    SO_REUSEADDR, which sshd also sets, lets connections in TIME_WAIT from an
+    earlier node pass.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return True
+        return False
+
+
+def _port_taken_error(spec: NodeSpec) -> SandboxError:
+    return SandboxError(
+        f"node {spec.name}: port {spec.port} on {HOST} is taken; stop the process that "
+        "listens there or choose another base port"
+    )
 
 
 def _ssh_banner(port: int, timeout: float) -> bool:
