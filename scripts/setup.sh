@@ -14,6 +14,11 @@ cd "$root"
 packages=(openssh-server openssh-client sudo docker-registry apache2-utils openssl kubernetes-client)
 missing=()
 for package in "${packages[@]}"; do
+  # When another package (such as one named kubectl) already provides
+  # /usr/bin/kubectl, dpkg refuses to install kubernetes-client over it.
+  if [ "$package" = kubernetes-client ] && command -v kubectl >/dev/null; then
+    continue
+  fi
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -22,10 +27,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   # Starting services from maintainer scripts fails without systemd; the
   # sandbox starts its own sshd and registry processes.
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
 fi
 
 if [ ! -x .venv/bin/python ]; then
