@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,21 +23,31 @@ SANDBOX_NODES = ["s1:server:k3s", "a1:agent:k3s", "r1:server:rke2", "ra1:agent:r
 """One node of each kind: k3s server and agent, rke2 server and agent."""
 
 
-@pytest.fixture(scope="session")
-def sandbox_nodes() -> Iterator[Sandbox]:
-    """Start one sandbox node of each kind for the session; skip without root or sshd."""
+@contextmanager
+def started_sandbox(specs: list[str], label: str) -> Iterator[Sandbox]:
+    """Start sandbox nodes under ``.sandbox/<label>-<pid>``; skip without root or sshd.
+
+    The nodes are stopped and their directory removed on exit.
+    """
     try:
         check_requirements()
     except SandboxError as error:
         pytest.skip(f"sandbox nodes unavailable: {error}")
 
-    directory = PROJECT / ".sandbox" / f"pytest-{os.getpid()}"
-    sandbox = start_nodes(SANDBOX_NODES, directory)
+    directory = PROJECT / ".sandbox" / f"{label}-{os.getpid()}"
+    sandbox = start_nodes(specs, directory)
     try:
         yield sandbox
     finally:
         sandbox.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sandbox_nodes() -> Iterator[Sandbox]:
+    """Start one sandbox node of each kind for the session."""
+    with started_sandbox(SANDBOX_NODES, "pytest") as sandbox:
+        yield sandbox
 
 
 @pytest.fixture

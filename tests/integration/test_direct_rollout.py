@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,9 @@ import pytest
 from components.credentials import Resolver
 from components.direct_rollout import NodeResult, prepare_content, run_rollout
 from components.stack_config import DeploymentSettings, parse_settings
-from sandbox import Sandbox, SandboxError, check_requirements, start_nodes
+from sandbox import Sandbox
+
+from .sandbox_fixtures import started_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +26,8 @@ NODES = ["s1:server", "s2:server", "a1:agent", "a2:agent", "a3:agent"]
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Sandbox]:
-    try:
-        check_requirements()
-    except SandboxError as error:
-        pytest.skip(f"sandbox nodes unavailable: {error}")
-    directory = PROJECT / ".sandbox" / f"pytest-rollout-{os.getpid()}"
-    sandbox = start_nodes(NODES, directory)
-    try:
+    with started_sandbox(NODES, "pytest-rollout") as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
