@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-from components.model import Registries, SecretRef, SecretText, quote_key
+from components.model import Registries, SecretText, quote_key
 from components.problems import ConfigError, Problem, Severity
-from components.validate import parse_registries
+from components.validate import check_secret_field, parse_registries
 
 PROJECT = "k3s-registries"
 """The Pulumi project name, and so the namespace of this program's config keys."""
@@ -286,30 +286,19 @@ class _Reader:
         return str(value)
 
     def secret(self, values: Mapping[str, object], name: str, path: str) -> SecretText | None:
-        """Read a value that may be a secret: a string or ``{ref: "<reference>"}``.
-
-        The value itself is never quoted in a message.
-        """
+        """Read a value that may be a secret: a string or ``{ref: "<reference>"}``."""
         value = values.get(name)
-        where = _join(path, name)
         if value is None:
             return None
-        if isinstance(value, str):
-            if not value:
-                self.error(where, "empty", "set a value or a reference such as {ref: env:NAME}")
-                return None
-            return value
-        if isinstance(value, Mapping):
-            if set(value) != {"ref"} or not isinstance(value["ref"], str) or not value["ref"]:
-                self.error(
-                    where,
-                    "a secret reference is a mapping with one key, `ref`, holding a string",
-                    "write for example {ref: env:REGISTRY_PASSWORD}",
-                )
-                return None
-            return SecretRef(value["ref"])
-        self.error(where, f"expected a string or {{ref: ...}}, found {_type_name(value)}")
-        return None
+        where = key_path(_join(path, name))
+        if value == "":
+            self.errors.append(
+                Problem(where, "empty", "set a value or a reference such as {ref: env:NAME}")
+            )
+            return None
+        secret, problems = check_secret_field(where, value)
+        self.errors.extend(problems)
+        return secret
 
     def registries(self, value: object) -> Registries:
         if value is None:

@@ -143,6 +143,15 @@ def check_registries(
     return registries, findings.problems
 
 
+def check_secret_field(path: str, value: object) -> tuple[SecretText | None, list[Problem]]:
+    """Read one secret field of stack config, a string or ``{ref: ...}``; return it and its errors.
+
+    The value itself never appears in a message.
+    """
+    findings = _Findings(allow_references=True)
+    return _secret(findings, path, value), findings.problems
+
+
 def load_yaml(text: str, source: str = "") -> object:
     """Decode registries.yaml text with YAML's safe loader, stricter than K3s.
 

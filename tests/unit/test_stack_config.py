@@ -115,7 +115,7 @@ def test_unknown_top_level_key_suggested() -> None:
         ),
         (
             lambda v: v.update(ssh={"privateKey": {"reference": "env:X"}}),
-            "ssh.privateKey: a secret reference is a mapping",
+            "ssh.privateKey: a secret reference takes only the key 'ref'",
         ),
         (lambda v: v.update(ssh={"bastion": {"port": 22}}), "ssh.bastion.host: missing"),
         (lambda v: v.pop("registries"), "registries: missing"),
