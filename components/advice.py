@@ -55,13 +55,17 @@ def redundant_endpoints(key: str, mirror: Mirror) -> list[tuple[int, str]]:
     ``https://host`` and ``https://host/v2`` are the same endpoint.
     """
     default = None if key == WILDCARD else default_endpoint(key)
+    last = len(mirror.endpoints) - 1
     seen: set[str] = set()
     dropped: list[tuple[int, str]] = []
     for index, endpoint in enumerate(endpoints_of(mirror)):
         normalized = endpoint.normalized
         if normalized in seen:
             dropped.append((index, "duplicate"))
-        elif normalized == default:
+        elif normalized == default and index != last:
+            # Listed last, it is kept: K3s then treats it as the default
+            # endpoint, and on a node started with
+            # --disable-default-registry-endpoint it stays the route upstream.
             dropped.append((index, "default"))
         seen.add(normalized)
     return dropped
@@ -74,12 +78,15 @@ def _mirror_warnings(registries: Registries, key: str, mirror: Mirror) -> Iterat
     path = f"mirrors.{quote_key(key)}"
     yield from _mirror_key_warnings(path, key)
     if not mirror.endpoints:
-        what = "its rewrites apply to nothing" if mirror.rewrite else "the entry has no effect"
-        yield _warning(
-            path,
-            f"has no endpoint, so K3s writes no mirror for it and {what}",
-            "add endpoint: [https://...], or remove the entry",
-        )
+        # An entry without endpoints is how K3s's embedded registry mirror
+        # (--embedded-registry) learns which registries to share between
+        # nodes, so it is kept and only rewrites without an endpoint warn.
+        if mirror.rewrite:
+            yield _warning(
+                path,
+                "has rewrites but no endpoint, so the rewrites apply to no mirror endpoint",
+                "add endpoint: [https://...], or remove the rewrites",
+            )
         return
     yield from _redundancy_warnings(path, key, mirror)
     for index, endpoint in enumerate(endpoints_of(mirror)):
@@ -113,9 +120,7 @@ def _mirror_key_warnings(path: str, key: str) -> Iterator[Problem]:
 
 
 def _redundancy_warnings(path: str, key: str, mirror: Mirror) -> Iterator[Problem]:
-    dropped = redundant_endpoints(key, mirror)
-    last = len(mirror.endpoints) - 1
-    for index, reason in dropped:
+    for index, reason in redundant_endpoints(key, mirror):
         url = mirror.endpoints[index]
         endpoint_path = f"{path}.endpoint[{index}]"
         if reason == "duplicate":
@@ -125,9 +130,7 @@ def _redundancy_warnings(path: str, key: str, mirror: Mirror) -> Iterator[Proble
                 "hosts.toml tables that containerd rejects, so no endpoint is used",
                 "the rendered file keeps only the first occurrence",
             )
-        elif index != last:
-            # Listed last, K3s itself turns the entry into the default
-            # endpoint, so dropping it changes nothing and needs no warning.
+        else:
             yield _warning(
                 endpoint_path,
                 f"{url} is the default endpoint of {key}, which containerd tries last anyway; "

@@ -99,7 +99,6 @@ def intended_structure(registries: Registries) -> dict[str, Any]:
     mirrors = {
         key: _mirror_structure(key, registries.mirrors[key]) for key in sorted(registries.mirrors)
     }
-    mirrors = {key: body for key, body in mirrors.items() if "endpoint" in body}
     if mirrors:
         structure["mirrors"] = mirrors
     configs = {
@@ -111,9 +110,6 @@ def intended_structure(registries: Registries) -> dict[str, Any]:
 
 
 def _mirror_structure(key: str, mirror: Mirror) -> dict[str, Any]:
-    # NOTE: on a node started with --disable-default-registry-endpoint, K3s
-    # keeps an explicitly listed default endpoint as an ordinary endpoint, so
-    # dropping it removes that node's only route to the upstream registry.
     dropped = {index for index, _ in redundant_endpoints(key, mirror)}
     endpoints = [url for index, url in enumerate(mirror.endpoints) if index not in dropped]
     body: dict[str, Any] = {}

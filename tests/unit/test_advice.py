@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from components.problems import Problem, Severity
+from components.render import render
 from components.validate import check_registries, load_registries_text
 
 REALISTIC = """\
@@ -315,12 +316,37 @@ def test_upper_case_key_warns() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [("{}", "has no effect"), ("{rewrite: {'^(.*)$': 'x/$1'}}", "rewrites apply to nothing")],
-)
-def test_mirror_without_endpoint(body: str, expected: str) -> None:
-    assert_warning(f"mirrors:\n  docker.io: {body}\n", "has no endpoint", expected)
+def test_rewrites_without_endpoint_warn() -> None:
+    assert_warning(
+        "mirrors:\n  docker.io: {rewrite: {'^(.*)$': 'x/$1'}}\n",
+        "has rewrites but no endpoint",
+        "no mirror endpoint",
+    )
+
+
+def test_empty_mirror_entry_kept() -> None:
+    """An entry without endpoints enables K3s's embedded registry mirror for that registry."""
+    text = "mirrors:\n  docker.io:\n  registry.k8s.io: {}\n  '*':\n"
+    registries, problems = check_registries(yaml.safe_load(text))
+
+    assert problems == []
+    assert yaml.safe_load(render(registries)) == {
+        "mirrors": {"*": {}, "docker.io": {}, "registry.k8s.io": {}}
+    }
+
+
+def test_last_default_endpoint_kept() -> None:
+    text = (
+        "mirrors:\n  docker.io:\n    endpoint:\n"
+        "    - https://mirror.example.test\n    - https://registry-1.docker.io\n"
+    )
+    registries, problems = check_registries(yaml.safe_load(text))
+
+    assert problems == []
+    assert yaml.safe_load(render(registries))["mirrors"]["docker.io"]["endpoint"] == [
+        "https://mirror.example.test",
+        "https://registry-1.docker.io",
+    ]
 
 
 def test_no_cross_warnings_with_errors() -> None:

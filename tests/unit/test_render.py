@@ -166,9 +166,9 @@ def test_default_and_duplicate_endpoints_dropped() -> None:
 mirrors:
   docker.io:
     endpoint:
+      - https://registry-1.docker.io
       - https://mirror.example.test
       - https://mirror.example.test/v2
-      - https://registry-1.docker.io
   registry.example.test:
     endpoint:
       - https://registry.example.test
@@ -180,7 +180,15 @@ mirrors:
 
     parsed = reparse(render(registries))
 
-    assert parsed == {"mirrors": {"docker.io": {"endpoint": ["https://mirror.example.test"]}}}
+    # A default endpoint listed last is kept: it is then the node's route
+    # upstream even with --disable-default-registry-endpoint.
+    assert parsed == {
+        "mirrors": {
+            "docker.io": {"endpoint": ["https://mirror.example.test"]},
+            "localhost:5000": {"endpoint": ["http://localhost:5000"]},
+            "registry.example.test": {"endpoint": ["https://registry.example.test"]},
+        }
+    }
 
 
 def test_render_uses_singular_keys() -> None:
