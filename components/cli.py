@@ -70,17 +70,16 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
         nargs="*" if many else "?",
         help="registries.yaml file to read; '-' reads standard input",
     )
-    add_stack_arguments(parser, required=False)
-
-
-def add_stack_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """Add ``--stack`` and ``--project``, which locate a stack file."""
-    parser.add_argument(
-        "--stack",
-        required=required,
-        metavar="NAME",
+    add_stack_arguments(
+        parser,
+        required=False,
         help="read stacks/Pulumi.NAME.yaml and resolve its secret references instead of a FILE",
     )
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser, *, required: bool, help: str) -> None:
+    """Add ``--stack`` and ``--project``, which locate a stack file."""
+    parser.add_argument("--stack", required=required, metavar="NAME", help=help)
     parser.add_argument(
         "--project",
         default=".",
@@ -169,6 +168,8 @@ def _count(number: int, noun: str) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
+    if args.masked and args.show_secrets:
+        raise UsageError("--masked and --show-secrets contradict each other: give one of them")
     if _stack_mode(args):
         root = _project_root(args)
         rendered = render_stack(root, args.stack, args.show_secrets, sys.stdout, sys.stderr)
@@ -279,7 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
         "servers one at a time, then agents in batches. A failed node stops the rollout. "
         "Nodes whose files are unchanged are not restarted.",
     )
-    add_stack_arguments(rollout_parser, required=True)
+    add_stack_arguments(
+        rollout_parser,
+        required=True,
+        help="roll out stacks/Pulumi.NAME.yaml, its secret references resolved",
+    )
     rollout_parser.set_defaults(handler=_rollout)
 
     explain_parser = commands.add_parser(

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import TextIO
 
 from components.credentials import PulumiConfigSource, Resolver
-from components.direct_rollout import NodeResult, prepare_content, run_rollout
+from components.direct_rollout import (
+    NodeResult,
+    prepare_content,
+    resolve_connections,
+    run_rollout,
+)
 from components.node_files import NodeContent
 from components.problems import ConfigError, Problem
 from components.stack_config import PROJECT, DeploymentSettings, parse_settings
@@ -42,14 +47,26 @@ def validate_stack(project_root: Path, stack: str, out: TextIO) -> bool:
     try:
         settings, resolver = load_stack(project_root, stack)
         _print(out, stack, settings.warnings)
-        prepare_content(settings, resolver)
+        problems = _resolve_all(settings, resolver)
     except ConfigError as error:
-        _print(out, stack, error.problems)
-        errors = len(error.problems)
-        print(f"stack {stack}: invalid, {errors} error{'s' if errors != 1 else ''}", file=out)
+        problems = list(error.problems)
+    if problems:
+        _print(out, stack, problems)
+        print(f"stack {stack}: invalid, {_count(len(problems), 'error')}", file=out)
         return False
-    print(f"stack {stack}: valid, {len(settings.nodes)} nodes", file=out)
+    print(f"stack {stack}: valid, {_count(len(settings.nodes), 'node')}", file=out)
     return True
+
+
+def _resolve_all(settings: DeploymentSettings, resolver: Resolver) -> list[Problem]:
+    """Resolve every reference, of the content and of the SSH settings; return the failures."""
+    problems: list[Problem] = []
+    for resolve in (prepare_content, resolve_connections):
+        try:
+            resolve(settings, resolver)
+        except ConfigError as error:
+            problems.extend(error.problems)
+    return problems
 
 
 def render_stack(
@@ -84,6 +101,13 @@ def rollout_stack(project_root: Path, stack: str, out: TextIO, err: TextIO) -> b
     except ConfigError as error:
         _print(err, stack, error.problems)
         return False
+    except KeyboardInterrupt:
+        print(
+            f"stack {stack}: rollout interrupted; nodes reported above keep what they got, "
+            "and a node being updated finishes its own script. Run rollout again to converge.",
+            file=err,
+        )
+        return False
     return all(result.status in ("changed", "unchanged") for result in results)
 
 
@@ -95,6 +119,10 @@ def _content(project_root: Path, stack: str, err: TextIO) -> NodeContent | None:
     except ConfigError as error:
         _print(err, stack, error.problems)
         return None
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _print(stream: TextIO, stack: str, problems: tuple[Problem, ...] | list[Problem]) -> None:

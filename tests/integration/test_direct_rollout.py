@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 
 from components.credentials import Resolver
 from components.direct_rollout import NodeResult, prepare_content, run_rollout
+from components.model import SecretRef
+from components.problems import ConfigError
 from components.stack_config import DeploymentSettings, parse_settings
 from sandbox import Sandbox
 
@@ -161,3 +164,20 @@ def test_failed_server_stops_rollout(nodes: Sandbox) -> None:
         "a2": "changed",
         "a3": "changed",
     }
+
+
+def test_bad_reference_touches_no_node(nodes: Sandbox) -> None:
+    settings = settings_for(nodes)
+    broken = [
+        replace(node, host_key=SecretRef("file:/nonexistent/host_key.pub"))
+        if node.name == "a2"
+        else node
+        for node in settings.nodes
+    ]
+
+    with pytest.raises(ConfigError, match=r"nodes\[3\]\.hostKey"):
+        run_rollout(replace(settings, nodes=tuple(broken)), Resolver(project_root=PROJECT))
+
+    for name in nodes.nodes:
+        assert nodes.restarts(name) == [], name
+        assert not nodes.host_path(name, "/etc/rancher/k3s/registries.yaml").exists()

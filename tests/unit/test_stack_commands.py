@@ -65,7 +65,7 @@ def test_validate_stack_valid(project: Path) -> None:
     result = run_cli(project, "validate", "--stack", "test")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "stack test: valid, 1 nodes" in result.stdout
+    assert "stack test: valid, 1 node" in result.stdout
 
 
 def test_validate_stack_missing_reference(project: Path) -> None:
@@ -126,3 +126,25 @@ def test_encrypted_value_needs_cli(project: Path, monkeypatch: pytest.MonkeyPatc
     assert result.returncode == 1
     assert "k3s-registries:sshKey" in result.stdout
     assert "Pulumi CLI is not on PATH" in result.stdout
+
+
+def test_validate_stack_resolves_ssh_keys(project: Path) -> None:
+    stack = project / "stacks" / "Pulumi.test.yaml"
+    stack.write_text(
+        stack.read_text()
+        + "  k3s-registries:ssh:\n    privateKey:\n      ref: file:keys/missing\n"
+    )
+
+    result = run_cli(project, "validate", "--stack", "test", password=None)
+
+    assert result.returncode == 1
+    assert "ssh.privateKey" in result.stdout or "privateKey" in result.stdout
+    assert "keys/missing" in result.stdout
+    assert "TEST_REGISTRY_PASSWORD" in result.stdout
+
+
+def test_masked_and_show_secrets_rejected(project: Path) -> None:
+    result = run_cli(project, "render", "--stack", "test", "--masked", "--show-secrets")
+
+    assert result.returncode == 2
+    assert PASSWORD not in result.stdout
