@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from components.problems import ConfigError, Problem
 from components.stack_config import PROJECT
+from components.validate import load_yaml
 
 STACK_DIRECTORY = "stacks"
 """Where the stack files are, as ``stackConfigDir`` in Pulumi.yaml says."""
@@ -74,7 +73,9 @@ def load_stack_config(project_root: Path, stack: str) -> StackConfig:
     """
     path = stack_path(project_root, stack)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        # The strict loader names only line and column on a syntax error: a
+        # snippet of the stack file could show a secret value.
+        document = load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     except FileNotFoundError:
         available = sorted(
             candidate.name[len("Pulumi.") : -len(".yaml")]
@@ -83,7 +84,14 @@ def load_stack_config(project_root: Path, stack: str) -> StackConfig:
         raise ConfigError(
             [Problem(str(path), "stack file not found", f"known stacks: {', '.join(available)}")]
         ) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except ConfigError as error:
+        raise ConfigError(
+            [
+                Problem(f"{path}: {problem.path}", problem.message, problem.hint)
+                for problem in error.problems
+            ]
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([Problem(str(path), f"cannot read the stack file: {error}")]) from None
 
     config = document.get("config") if isinstance(document, Mapping) else None
@@ -92,7 +100,12 @@ def load_stack_config(project_root: Path, stack: str) -> StackConfig:
     if not isinstance(config, Mapping):
         raise ConfigError([Problem(f"{path}: config", "expected a mapping of config keys")])
 
-    encrypted = sorted(str(key) for key, value in config.items() if _has_secure(value))
+    try:
+        encrypted = sorted(str(key) for key, value in config.items() if _has_secure(value))
+    except RecursionError:
+        raise ConfigError(
+            [Problem(f"{path}: config", "nested too deeply, or an alias refers to itself")]
+        ) from None
     if encrypted:
         return _decrypt_with_cli(project_root, stack, encrypted)
     return StackConfig({str(key): value for key, value in config.items()}, frozenset())

@@ -172,6 +172,31 @@ def load_yaml(text: str, source: str = "") -> object:
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as error:
         raise ConfigError([_yaml_problem(error)], source) from None
+    except yaml.reader.ReaderError as error:
+        # The character is a control or non-printable one, never a whole value.
+        raise ConfigError(
+            [
+                Problem(
+                    f"character {error.position + 1}",
+                    f"invalid YAML: the text contains the character U+{error.character:04X}, "
+                    "which YAML does not allow",
+                    "remove it, or write it as an escape inside a double-quoted string",
+                )
+            ],
+            source,
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            [
+                Problem(
+                    "document",
+                    "invalid YAML: the structure is nested too deeply, "
+                    "or an alias refers to itself",
+                    "write a flat registries file without self-referencing aliases",
+                )
+            ],
+            source,
+        ) from None
     except yaml.YAMLError as error:
         raise ConfigError(
             [Problem("document", f"invalid YAML: {type(error).__name__}")], source
@@ -251,8 +276,8 @@ def _check_expanded_size(root: yaml.Node) -> None:
         raise yaml.constructor.ConstructorError(
             None,
             None,
-            f"the document expands to {total} nodes through aliases "
-            f"(limit {MAX_EXPANDED_NODES}); write it without nested aliases",
+            f"the document has {total} nodes once aliases are expanded "
+            f"(limit {MAX_EXPANDED_NODES}); split it, or write it without nested aliases",
             root.start_mark,
         )
 
@@ -588,9 +613,13 @@ def _secret_reference(
             "write the value as a quoted string",
         )
         return None
-    extra = sorted(str(key) for key in value if key != "ref")
-    if extra:
-        findings.error(path, f"a secret reference takes only the key 'ref', not {', '.join(extra)}")
+    # The other keys are not named: a mistyped secret may have become a key.
+    if any(key != "ref" for key in value):
+        findings.error(
+            path,
+            "a secret reference takes only the key 'ref'",
+            "write {ref: env:NAME}, or the value as a quoted string",
+        )
         return None
     uri = value.get("ref")
     if not isinstance(uri, str) or uri.strip() == "":

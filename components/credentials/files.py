@@ -47,7 +47,13 @@ class FileSource:
         if "\0" in body:
             raise ReferenceSyntaxError("the file path contains a NUL character", self.example)
 
-        path = Path(body).expanduser()
+        try:
+            path = Path(body).expanduser()
+        except RuntimeError:
+            # pathlib raises this for ~user when the user does not exist.
+            raise ReferenceSyntaxError(
+                f"{body!r} starts with a home directory that does not exist", self.example
+            ) from None
         if not path.is_absolute():
             path = self._project_root / path
         return ParsedReference(FileTarget(path))

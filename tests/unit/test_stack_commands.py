@@ -148,3 +148,49 @@ def test_masked_and_show_secrets_rejected(project: Path) -> None:
 
     assert result.returncode == 2
     assert PASSWORD not in result.stdout
+
+
+def test_stack_yaml_error_hides_line(project: Path) -> None:
+    stack = project / "stacks" / "Pulumi.test.yaml"
+    text = stack.read_text().replace(
+        "password:\n            ref: env:TEST_REGISTRY_PASSWORD", "password: Zq8leak: x"
+    )
+    stack.write_text(text)
+
+    result = run_cli(project, "validate", "--stack", "test")
+
+    assert result.returncode == 1
+    assert "Zq8leak" not in result.stdout + result.stderr
+    assert "Pulumi.test.yaml: line" in result.stdout
+
+
+def test_mistyped_reference_key_not_echoed(project: Path) -> None:
+    stack = project / "stacks" / "Pulumi.test.yaml"
+    stack.write_text(stack.read_text().replace("ref: env:TEST_REGISTRY_PASSWORD", "Zq8leak: x"))
+
+    result = run_cli(project, "validate", "--stack", "test")
+
+    assert result.returncode == 1
+    assert "Zq8leak" not in result.stdout + result.stderr
+    assert "takes only the key 'ref'" in result.stdout
+
+
+def test_stack_duplicate_key_rejected(project: Path) -> None:
+    stack = project / "stacks" / "Pulumi.test.yaml"
+    stack.write_text(stack.read_text() + "  k3s-registries:fingerprintKey: other\n")
+
+    result = run_cli(project, "validate", "--stack", "test")
+
+    assert result.returncode == 1
+    assert "duplicate key 'k3s-registries:fingerprintKey'" in result.stdout
+
+
+def test_unknown_home_in_file_reference(project: Path) -> None:
+    stack = project / "stacks" / "Pulumi.test.yaml"
+    stack.write_text(stack.read_text().replace("file:ca.pem", "file:~nosuchuser-k3s/ca.pem"))
+
+    result = run_cli(project, "validate", "--stack", "test")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "home directory that does not exist" in result.stdout
