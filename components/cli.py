@@ -149,13 +149,20 @@ def _validate(args: argparse.Namespace) -> int:
         valid = validate_stack(_project_root(args), args.stack, sys.stdout)
         return EXIT_OK if valid else EXIT_INVALID
     status = EXIT_OK
-    for checked in check_inputs(args):
+    for path in args.files:
+        try:
+            checked = check_text(path, _read_file(path))
+        except UsageError as error:
+            # One unreadable file does not hide the findings of the others.
+            print(f"{path}: error: {error}", file=sys.stdout)
+            status = EXIT_USAGE
+            continue
         _print_problems(checked, sys.stdout)
         errors = sum(problem.severity is Severity.ERROR for problem in checked.problems)
         warnings = len(checked.problems) - errors
         if errors:
             print(f"{checked.name}: invalid, {_count(errors, 'error')}", file=sys.stdout)
-            status = EXIT_INVALID
+            status = max(status, EXIT_INVALID)
         elif warnings:
             print(f"{checked.name}: valid, {_count(warnings, 'warning')}", file=sys.stdout)
         else:
@@ -341,11 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
     args = build_parser().parse_args(argv)
     levels = {0: logging.WARNING, 1: logging.INFO}
-    logging.basicConfig(
-        level=levels.get(args.verbose, logging.DEBUG),
-        format="%(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = levels.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    # botocore 1.43 logs request headers at DEBUG, session tokens included.
+    for library in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(library).setLevel(max(level, logging.INFO))
     try:
         status: int = args.handler(args)
     except UsageError as error:

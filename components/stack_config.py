@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
 from components.model import Registries, SecretText, quote_key
@@ -61,6 +61,10 @@ PULL_SECRET_KEYS = (
 NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # Kubernetes object names and namespaces are DNS-1123 labels or subdomains.
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# What ssh(1) and pulumi-command take as a destination without surprises: no
+# leading '-' (an ssh option), no '@' or whitespace.
+SSH_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:%\[\]-]*$")
+SSH_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*\$?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 
 
@@ -179,11 +183,10 @@ def parse_settings(
             "missing: the masked preview needs a per-stack key to fingerprint secret values",
             'run `pulumi config set --secret fingerprintKey "$(openssl rand -hex 32)"`',
         )
-    _warn_plain_secrets(reader, registries, tls, secret_keys)
     if reader.errors:
         raise ConfigError(reader.errors, source)
 
-    return DeploymentSettings(
+    settings = DeploymentSettings(
         distribution=cast(Distribution, distribution),
         registries=registries,
         nodes=nodes,
@@ -194,6 +197,8 @@ def parse_settings(
         fingerprint_key=fingerprint_key,
         warnings=tuple(reader.warnings),
     )
+    plain = _warn_plain_secrets(settings, secret_keys)
+    return replace(settings, warnings=settings.warnings + tuple(plain))
 
 
 def key_path(path: str) -> str:
@@ -333,7 +338,7 @@ class _Reader:
                 continue
             self.check_keys(entry, NODE_KEYS, path)
             name = self.text(entry, "name", path, required=True)
-            host = self.text(entry, "host", path, required=True)
+            host = self.host(entry, path)
             role = ""
             if "role" in entry:
                 role = self.choice(entry, "role", ("server", "agent"), path, default="")
@@ -359,7 +364,7 @@ class _Reader:
                     host=host,
                     role=cast(Role, role),
                     port=self.integer(entry, "port", path, default=22, low=1, high=65535),
-                    user=self.text(entry, "user", path),
+                    user=self.user(entry, path),
                     private_key=self.secret(entry, "privateKey", path),
                     host_key=self.host_key(entry, path),
                     health_check=self.text(entry, "healthCheck", path),
@@ -375,6 +380,30 @@ class _Reader:
                 )
             )
         return tuple(nodes)
+
+    def host(self, values: Mapping[str, object], path: str) -> str | None:
+        """Read a host name or address that SSH connects to."""
+        host = self.text(values, "host", path, required=True)
+        if host is not None and not SSH_HOST.match(host):
+            self.error(
+                _join(path, "host"),
+                f"invalid host {host!r}",
+                "write a host name or an IP address, without user, port or scheme",
+            )
+            return None
+        return host
+
+    def user(self, values: Mapping[str, object], path: str) -> str | None:
+        """Read an SSH user name."""
+        user = self.text(values, "user", path)
+        if user is not None and not SSH_USER.match(user):
+            self.error(
+                _join(path, "user"),
+                f"invalid user name {user!r}",
+                "use letters, digits, '.', '_' and '-', starting with a letter, digit or '_'",
+            )
+            return None
+        return user
 
     def host_key(self, values: Mapping[str, object], path: str) -> SecretText | None:
         """Read a host key line, or a reference to a file that holds one."""
@@ -401,19 +430,19 @@ class _Reader:
         bastion_values = self.mapping(values.get("bastion"), "ssh.bastion")
         if bastion_values is not None:
             self.check_keys(bastion_values, BASTION_KEYS, "ssh.bastion")
-            host = self.text(bastion_values, "host", "ssh.bastion", required=True)
+            host = self.host(bastion_values, "ssh.bastion")
             if host is not None:
                 bastion = Bastion(
                     host=host,
                     port=self.integer(
                         bastion_values, "port", "ssh.bastion", default=22, low=1, high=65535
                     ),
-                    user=self.text(bastion_values, "user", "ssh.bastion"),
+                    user=self.user(bastion_values, "ssh.bastion"),
                     private_key=self.secret(bastion_values, "privateKey", "ssh.bastion"),
                     host_key=self.host_key(bastion_values, "ssh.bastion"),
                 )
         return SSHSettings(
-            user=self.text(values, "user", "ssh") or "root",
+            user=self.user(values, "ssh") or "root",
             private_key=self.secret(values, "privateKey", "ssh"),
             bastion=bastion,
             per_dial_timeout=self.integer(
@@ -564,36 +593,43 @@ def _referenced_config_keys(value: object) -> set[str]:
     return found
 
 
-def _warn_plain_secrets(
-    reader: _Reader,
-    registries: Registries,
-    tls: Mapping[str, TLSMaterial],
-    secret_keys: frozenset[str],
-) -> None:
-    """Warn about literal secret values that sit in plain text in the stack file."""
-    plain: list[str] = []
-    if "registries" not in secret_keys:
-        # A user name is an account name, not a credential: only the others warn.
-        plain += [
-            path
-            for path, value in registries.secret_values()
-            if isinstance(value, str) and not path.endswith(".username")
-        ]
-    if "tls" not in secret_keys:
-        plain += [
-            f"tls.{quote_key(host)}.key"
-            for host, material in tls.items()
-            if isinstance(material.key, str)
-        ]
-    for path in plain:
-        reader.warnings.append(
-            Problem(
-                key_path(path if path.startswith("tls.") else f"registries.{path}"),
-                "a literal secret value is stored in plain text in the stack file",
-                "set it with `pulumi config set --secret NAME` and write {ref: config:NAME}",
-                Severity.WARNING,
-            )
+def _warn_plain_secrets(settings: DeploymentSettings, secret_keys: frozenset[str]) -> list[Problem]:
+    """Warn about literal secret values that sit in plain text in the stack file.
+
+    A key set with ``pulumi config set --secret`` is encrypted as a whole, so
+    literals under it are fine. A user name is an account name, not a
+    credential, so it never warns.
+    """
+    candidates: list[tuple[str, SecretText | None]] = [
+        (f"registries.{path}", value)
+        for path, value in settings.registries.secret_values()
+        if not path.endswith(".username")
+    ]
+    candidates += [(f"tls.{quote_key(host)}.key", tls.key) for host, tls in settings.tls.items()]
+    candidates.append(("ssh.privateKey", settings.ssh.private_key))
+    if settings.ssh.bastion is not None:
+        candidates.append(("ssh.bastion.privateKey", settings.ssh.bastion.private_key))
+    candidates += [
+        (f"nodes[{index}].privateKey", node.private_key)
+        for index, node in enumerate(settings.nodes)
+    ]
+    candidates.append(("fingerprintKey", settings.fingerprint_key))
+    if settings.pull_secrets is not None:
+        candidates.append(("pullSecrets.kubeconfig", settings.pull_secrets.kubeconfig))
+    return [
+        Problem(
+            key_path(path),
+            "a literal secret value is stored in plain text in the stack file",
+            "set it with `pulumi config set --secret NAME` and write {ref: config:NAME}",
+            Severity.WARNING,
         )
+        for path, value in candidates
+        if isinstance(value, str) and _top_level(path) not in secret_keys
+    ]
+
+
+def _top_level(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
 
 
 def _prefixed(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:

@@ -110,7 +110,17 @@ def test_validate_missing_file(tmp_path: Path) -> None:
     completed = run_cli("validate", str(tmp_path / "absent.yaml"))
 
     assert completed.returncode == 2
-    assert "cannot read" in completed.stderr
+    assert "absent.yaml: error: cannot read" in completed.stdout
+
+
+def test_validate_reads_other_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("mirrors:\n  docker.io:\n    endpoint: [https://m.example.test]\n")
+
+    completed = run_cli("validate", str(tmp_path / "absent.yaml"), str(good))
+
+    assert completed.returncode == 2
+    assert "good.yaml: valid" in completed.stdout
 
 
 def test_validate_not_utf8(tmp_path: Path) -> None:
@@ -122,7 +132,7 @@ def test_validate_not_utf8(tmp_path: Path) -> None:
     completed = run_cli("validate", str(path))
 
     assert completed.returncode == 2
-    assert "not UTF-8" in completed.stderr
+    assert "not UTF-8" in completed.stdout
 
 
 def test_validate_stdin() -> None:

@@ -265,3 +265,27 @@ def test_unreferenced_extra_key_rejected() -> None:
     problems = problems_of(values)
 
     assert any("fingerprintSecrets: unknown key" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("user", "-oProxyCommand=x"), ("user", "a b"), ("host", "-p22"), ("host", "root@10.0.0.1")],
+)
+def test_ssh_destination_checked(field: str, value: str) -> None:
+    values = minimal()
+    values["nodes"][0][field] = value
+
+    problems = problems_of(values)
+
+    assert any(f"nodes[0].{field}: invalid" in problem for problem in problems), problems
+
+
+def test_literal_ssh_key_warned() -> None:
+    values = minimal()
+    values["ssh"] = {"privateKey": "-----BEGIN OPENSSH PRIVATE KEY-----"}
+
+    warnings = [str(problem) for problem in parse_settings(values).warnings]
+    stored = parse_settings(values, secret_keys=frozenset({"ssh"})).warnings
+
+    assert any("ssh.privateKey: a literal secret value" in warning for warning in warnings)
+    assert stored == ()
