@@ -168,6 +168,8 @@ def _connection(
 ) -> command.remote.ConnectionArgs:
     ssh = settings.ssh
     private_key = node.private_key or ssh.private_key
+    # Secret errors name the key as the stack file writes it, nodes[INDEX].
+    where = f"nodes[{settings.nodes.index(node)}]"
     proxy = None
     if ssh.bastion is not None:
         bastion = ssh.bastion
@@ -185,8 +187,8 @@ def _connection(
         host=node.host,
         port=node.port,
         user=node.user or ssh.user,
-        private_key=_secret_or_none(resolver, private_key, f"nodes.{node.name}.privateKey"),
-        host_key=_secret_or_none(resolver, node.host_key, f"nodes.{node.name}.hostKey"),
+        private_key=_secret_or_none(resolver, private_key, f"{where}.privateKey"),
+        host_key=_secret_or_none(resolver, node.host_key, f"{where}.hostKey"),
         proxy=proxy,
         per_dial_timeout=ssh.per_dial_timeout,
         dial_error_limit=ssh.dial_error_limit,
