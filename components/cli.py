@@ -229,7 +229,10 @@ def _pull_secret(args: argparse.Namespace) -> int:
 
 def _read_password(stream: TextIO) -> str:
     """Read the password as ``docker login --password-stdin`` does: one trailing newline dropped."""
-    password = stream.read()
+    try:
+        password = stream.read()
+    except UnicodeDecodeError:
+        raise UsageError("the password on standard input is not UTF-8 text") from None
     password = password.removesuffix("\n").removesuffix("\r")
     if password == "":
         raise UsageError("no password on standard input")

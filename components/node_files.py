@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from components.model import TLS, Registries, RegistryConfig, SecretText
+from components.model import TLS, Registries, RegistryConfig, SecretText, quote_key
 from components.node_payload import REGISTRIES_FILE, NodeFile, build_payload, config_dir
+from components.problems import ConfigError, Problem
 from components.render import render, render_masked
-from components.stack_config import Distribution, TLSMaterial
+from components.stack_config import Distribution, TLSMaterial, key_path
 from components.summary import summarize
 from components.validate import load_registries_text
 
@@ -88,7 +89,7 @@ def place_tls_files(
                 continue
             path = f"{directory}/{file_name}"
             tls = _with_path(tls, tls_key, path)
-            files.append(PlannedFile(path, mode, content, f"tls.{host}.{name}"))
+            files.append(PlannedFile(path, mode, content, f"tls.{quote_key(host)}.{name}"))
         configs[host] = replace(config, tls=tls)
     return replace(registries, configs=configs), files
 
@@ -105,6 +106,7 @@ def build_content(
     ``tls_contents`` are the resolved contents of ``tls_files``, in order.
     registries.yaml comes last, so the node writes it after the files it names.
     """
+    check_pem(tls_files, tls_contents)
     files = [
         NodeFile(planned.path, text, planned.mode)
         for planned, text in zip(tls_files, tls_contents, strict=True)
@@ -117,6 +119,29 @@ def build_content(
         masked=masked,
         summary=summarize(masked, files, fingerprint_key),
     )
+
+
+def check_pem(tls_files: Sequence[PlannedFile], tls_contents: Sequence[str]) -> None:
+    """Check that each TLS file holds PEM of its kind; raise one error listing every bad file.
+
+    containerd reads these files only when it first connects to the registry,
+    so a wrong file would otherwise show up as a failed pull, not as an error.
+    """
+    problems = []
+    for planned, text in zip(tls_files, tls_contents, strict=True):
+        kind = "private key" if planned.mode == PRIVATE_MODE else "certificate"
+        marker = "PRIVATE KEY-----" if kind == "private key" else "-----BEGIN CERTIFICATE-----"
+        if marker not in text:
+            problems.append(
+                Problem(
+                    key_path(planned.config_key),
+                    f"does not hold a PEM {kind}",
+                    f"give the PEM text, starting with -----BEGIN "
+                    f"{'... PRIVATE KEY' if kind == 'private key' else 'CERTIFICATE'}-----",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
 
 
 def render_checked(registries: Registries) -> str:

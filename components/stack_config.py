@@ -240,8 +240,11 @@ class _Reader:
             if required:
                 self.error(_join(path, name), "missing", f"set `{name}`")
             return None
-        if not isinstance(value, str) or not value.strip():
-            self.error(_join(path, name), f"expected a non-empty string, found {_type_name(value)}")
+        if not isinstance(value, str):
+            self.error(_join(path, name), f"expected a string, found {_type_name(value)}")
+            return None
+        if not value.strip():
+            self.error(_join(path, name), "empty", f"set `{name}` to a value, or remove the key")
             return None
         return value
 
@@ -256,6 +259,9 @@ class _Reader:
         high: int,
     ) -> int:
         value = values.get(name, default)
+        if isinstance(value, float):
+            self.error(_join(path, name), f"expected a whole number, found {value}")
+            return default
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(_join(path, name), f"expected a whole number, found {_type_name(value)}")
             return default

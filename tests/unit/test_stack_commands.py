@@ -194,3 +194,14 @@ def test_unknown_home_in_file_reference(project: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "home directory that does not exist" in result.stdout
+
+
+def test_tls_content_must_be_pem(project: Path) -> None:
+    (project / "ca.pem").write_text("not a certificate")
+
+    result = run_cli(project, "validate", "--stack", "test")
+
+    assert result.returncode == 1
+    assert 'k3s-registries:tls."mirror.example.test".ca: does not hold a PEM certificate' in (
+        result.stdout
+    )
