@@ -44,7 +44,7 @@ UNCHANGED_MARK = ": unchanged"
 
 @dataclass(frozen=True)
 class NodeResult:
-    """What happened on one node."""
+    """Outcome of the rollout on one node."""
 
     node: str
     status: str

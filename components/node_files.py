@@ -44,7 +44,7 @@ class PlannedFile:
 class NodeContent:
     """What every node receives, built once from resolved values.
 
-    ``payload`` holds secret values and goes to the command's stdin; ``masked``
+    ``payload`` contains secret values and goes to the command's stdin; ``masked``
     and ``summary`` are secret-free and go where reviewers read them.
     """
 
@@ -122,7 +122,7 @@ def build_content(
 
 
 def check_pem(tls_files: Sequence[PlannedFile], tls_contents: Sequence[str]) -> None:
-    """Check that each TLS file holds PEM of its kind; raise one error listing every bad file.
+    """Check that each TLS file contains PEM of its kind; raise one error listing every bad file.
 
     containerd reads these files only when it first connects to the registry,
     so a wrong file would otherwise show up as a failed pull, not as an error.

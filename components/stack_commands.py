@@ -2,7 +2,7 @@
 
 They read ``stacks/Pulumi.<stack>.yaml``, resolve every secret reference
 as the program does, and build the same node content, so what they print is
-what ``pulumi up`` would place. Values stay masked unless a flag asks for them.
+what ``pulumi up`` would place. Values stay masked unless ``--show-secrets`` is given.
 """
 
 from __future__ import annotations

@@ -61,8 +61,8 @@ PULL_SECRET_KEYS = (
 NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # Kubernetes object names and namespaces are DNS-1123 labels or subdomains.
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-# What ssh(1) and pulumi-command take as a destination without surprises: no
-# leading '-' (an ssh option), no '@' or whitespace.
+# Destinations that ssh(1) and pulumi-command take without surprises: no
+# leading '-' (an ssh option), no '@' and no whitespace.
 SSH_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:%\[\]-]*$")
 SSH_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*\$?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
@@ -106,7 +106,7 @@ class SSHSettings:
 
 @dataclass(frozen=True)
 class RolloutSettings:
-    """How the file is rolled out: batch size, health checks and delete behaviour."""
+    """Rollout settings: batch size, health checks and delete behaviour."""
 
     agent_batch_size: int = 2
     health_timeout: int = 180
@@ -127,7 +127,7 @@ class TLSMaterial:
 
 @dataclass(frozen=True)
 class PullSecretSettings:
-    """Which pull Secrets to create in the cluster, and how to reach it."""
+    """Pull Secret settings: names, namespaces, registries and the cluster to reach."""
 
     namespaces: tuple[str, ...]
     name: str = "registry-credentials"

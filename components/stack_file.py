@@ -21,7 +21,7 @@ from components.stack_config import PROJECT
 from components.validate import load_yaml
 
 STACK_DIRECTORY = "stacks"
-"""Where the stack files are, as ``stackConfigDir`` in Pulumi.yaml says."""
+"""Folder of the stack files, as set by ``stackConfigDir`` in Pulumi.yaml."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _decrypt_with_cli(project_root: Path, stack: str, encrypted: list[str]) -> S
                 for key in encrypted
             ]
         )
-    # The output holds decrypted values: it is parsed here and never printed.
+    # The output contains decrypted values, so it is parsed here and never printed.
     result = subprocess.run(
         [pulumi, "config", "--show-secrets", "--json", "--stack", stack, "--non-interactive"],
         cwd=project_root,
