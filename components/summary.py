@@ -1,8 +1,9 @@
 """The secret-free summary of what a node receives, shown in preview diffs.
 
 It is the masked registries.yaml followed by one line per TLS file with the
-file's path, mode and a keyed fingerprint of its content, so a reviewer sees
-which mirror changed and that a certificate or key changed, never a value.
+file's path, mode and a keyed fingerprint of its content. A reviewer can
+tell which mirror changed and that a certificate or key changed, but never
+reads a value.
 """
 
 from __future__ import annotations
