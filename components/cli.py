@@ -93,13 +93,21 @@ def check_inputs(args: argparse.Namespace) -> list[CheckedInput]:
 
     Raises :class:`UsageError` for an input that cannot be read.
     """
-    files = args.files if isinstance(args.files, list) else [args.files]
-    return [check_text(path, _read_file(path)) for path in files]
+    return [check_text(path, _read_file(path)) for path in _input_files(args)]
+
+
+def _input_files(args: argparse.Namespace) -> list[str]:
+    """Return the FILE arguments as a list, whether the command takes one or several."""
+    if isinstance(args.files, list):
+        return list(args.files)
+    if args.files:
+        return [args.files]
+    return []
 
 
 def _stack_mode(args: argparse.Namespace) -> bool:
     """Tell whether the command reads a stack; reject a stack and files together."""
-    files = args.files if isinstance(args.files, list) else [args.files] if args.files else []
+    files = _input_files(args)
     if args.stack and files:
         raise UsageError("give either FILE or --stack NAME, not both")
     if not args.stack and not files:

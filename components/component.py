@@ -81,10 +81,10 @@ class RegistriesDeployment(pulumi.ComponentResource):
         waves = plan_waves(settings.nodes, settings.rollout.agent_batch_size)
         self.node_commands = {}
         previous: list[pulumi.Resource] = []
-        # NOTE: pulumi 3.272's cycle check walks every resource a depends_on
-        # entry reaches, and each node depends on the whole wave before it, so
-        # evaluation grows faster than the node count (about 10 s for 1,000
-        # nodes in batches of 5; docs/benchmarks.md).
+        # NOTE: pulumi 3.272's cycle check walks every resource that a
+        # depends_on entry reaches, and each node depends on the whole wave
+        # before it. Evaluation therefore grows faster than the node count:
+        # about 10 s for 1,000 nodes in batches of 5 (docs/benchmarks.md).
         for wave in waves:
             current = [
                 self._node_command(

@@ -33,9 +33,9 @@ from components.stack_config import DeploymentSettings, Node
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-# What a failed resolution yields, so that later resolutions still run and
-# report their own failures; it never reaches a node, because the collected
-# failures are raised first.
+# Stand-in value of a failed resolution, so that later resolutions still run
+# and report their own failures. It never reaches a node, because the
+# collected failures are raised first.
 _PLACEHOLDER = ""
 
 UNCHANGED_MARK = ": unchanged"

@@ -42,7 +42,7 @@ class PlannedFile:
 
 @dataclass(frozen=True)
 class NodeContent:
-    """What every node receives, built once from resolved values.
+    """Content that every node receives, built once from resolved values.
 
     ``payload`` contains secret values and goes to the command's stdin; ``masked``
     and ``summary`` are secret-free and go where reviewers read them.

@@ -13,7 +13,7 @@ from enum import Enum
 
 
 class Severity(Enum):
-    """How bad a problem is: an error stops the run, a warning does not."""
+    """Severity of a problem: an error stops the run, a warning does not."""
 
     ERROR = "error"
     WARNING = "warning"

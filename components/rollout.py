@@ -2,7 +2,7 @@
 
 Each wave starts only after every node of the previous wave is healthy. K3s
 servers with embedded etcd lose quorum when several restart at once, so each
-server gets a wave of its own; agents carry no control plane and go in batches.
+server gets a wave of its own. Agents carry no control plane and go in batches.
 """
 
 from __future__ import annotations

@@ -159,9 +159,9 @@ def parse_settings(
 ) -> DeploymentSettings:
     """Check the program's config values (keys without namespace) and type them.
 
-    ``secret_keys`` names the keys set with ``pulumi config set --secret``; a
+    ``secret_keys`` names the keys set with ``pulumi config set --secret``. A
     literal secret value under any other key is stored in plain text in the
-    stack file and gets a warning. Raises :class:`ConfigError` listing every
+    stack file, so it gets a warning. Raises :class:`ConfigError` listing every
     problem found, each naming the key as ``k3s-registries:nodes[2].role``.
     """
     reader = _Reader()

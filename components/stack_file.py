@@ -2,9 +2,9 @@
 
 Plain values come straight from ``stacks/Pulumi.<stack>.yaml``. Values set
 with ``pulumi config set --secret`` are stored encrypted (``secure:``), and
-only the Pulumi CLI can decrypt them, with the stack's secrets provider; so
-they are read through ``pulumi config --show-secrets --json`` when, and only
-when, the file has any.
+only the Pulumi CLI can decrypt them, with the stack's secrets provider. So
+they are read through ``pulumi config --show-secrets --json``, and only when
+the file has any.
 """
 
 from __future__ import annotations

@@ -301,7 +301,7 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
 
 def _yaml_problem(error: yaml.MarkedYAMLError) -> Problem:
     # Only the parser's own phrases are used: str(error) could show a snippet
-    # of the document, and the document holds passwords.
+    # of the document, and the document contains passwords.
     mark = error.problem_mark or error.context_mark
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
     parts = [part for part in (error.context, error.problem) if part]

@@ -11,31 +11,16 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_runner import REPOSITORY, run_cli
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 FIXTURES = REPOSITORY / "tests" / "fixtures" / "cases"
 FINDING = re.compile(r": (error|warning): ")
-
-
-def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Run ``python -m components`` from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-m", "components", *args],
-        cwd=REPOSITORY,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def load_example(path: Path) -> dict[str, Any]:

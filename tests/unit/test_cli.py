@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_runner import run_cli
 
 from components.fingerprint import fingerprint
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 PASSWORD = "Pa$$w0rd: #1 <&>"
 
 VALID = """\
@@ -41,21 +39,6 @@ configs:
   mirror.example.test:
     auth: {auth: not-base64-token}
 """
-
-
-def run_cli(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "components", *args],
-        cwd=REPOSITORY,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
 
 
 @pytest.fixture

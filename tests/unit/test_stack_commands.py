@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+import cli_runner
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[2]
 PASSWORD = "Zq8!stack-command-password"
 
 STACK = """\
@@ -49,16 +48,9 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
     env["TEST_FINGERPRINT_KEY"] = "stack-command-fingerprint-key"
-    env["PYTHONPATH"] = str(PROJECT)
     if password is not None:
         env["TEST_REGISTRY_PASSWORD"] = password
-    return subprocess.run(
-        [sys.executable, "-m", "components", *args, "--project", str(project)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    return cli_runner.run_cli(*args, "--project", str(project), env=env)
 
 
 def test_validate_stack_valid(project: Path) -> None:
@@ -131,8 +123,7 @@ def test_encrypted_value_needs_cli(project: Path, monkeypatch: pytest.MonkeyPatc
 def test_validate_stack_resolves_ssh_keys(project: Path) -> None:
     stack = project / "stacks" / "Pulumi.test.yaml"
     stack.write_text(
-        stack.read_text()
-        + "  k3s-registries:ssh:\n    privateKey:\n      ref: file:keys/missing\n"
+        stack.read_text() + "  k3s-registries:ssh:\n    privateKey:\n      ref: file:keys/missing\n"
     )
 
     result = run_cli(project, "validate", "--stack", "test", password=None)

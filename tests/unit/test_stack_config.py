@@ -18,7 +18,7 @@ STACKS = Path(__file__).resolve().parents[2] / "stacks"
 
 
 def load_stack(path: Path) -> dict[str, Any]:
-    """Read a stack file's config as the program sees it: keys without the namespace."""
+    """Read a stack file's config as the program receives it: keys without the namespace."""
     document = yaml.safe_load(path.read_text())
     prefix = f"{PROJECT}:"
     return {
