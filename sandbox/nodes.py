@@ -88,6 +88,11 @@ mount --bind "$state/bin/systemctl" /usr/bin/systemctl
 mount --bind "$state/tmp" /tmp
 mount -t tmpfs -o mode=0755 sandbox-run /run
 mkdir -m 0755 /run/sshd
+# sshd reads authorized_keys as the logging-in user, who may not be able to
+# reach the state directory (a project cloned under a 0700 folder), so the
+# keys are offered at a path that every user can traverse.
+mkdir -m 0755 /run/sandbox-authorized-keys
+mount --bind "$state/ssh/authorized_keys" /run/sandbox-authorized-keys
 exec /usr/sbin/sshd -D -e -f "$state/ssh/sshd_config"
 """
 
@@ -97,7 +102,7 @@ Port {port}
 ListenAddress {host}
 HostKey {state}/ssh/host_ed25519_key
 PidFile {state}/sshd.pid
-AuthorizedKeysFile {state}/ssh/authorized_keys/%u
+AuthorizedKeysFile /run/sandbox-authorized-keys/%u
 AllowUsers {users}
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
